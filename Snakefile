@@ -1,0 +1,39 @@
+# audiobrain: brain scores of speech networks (Millet & King 2021) on the embedded demo or MOUS.
+# `snakemake --cores 2` runs the demo in config.yaml; `--configfile configs/mous.yaml` the paper.
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+# The library lives in src/: make it importable here and in every job's Python (conda envs too).
+AUDIOBRAIN_SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, AUDIOBRAIN_SRC)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [AUDIOBRAIN_SRC, os.environ.get("PYTHONPATH")])
+)
+
+
+configfile: "config.yaml"
+
+
+validate(config, "schemas/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/demo.smk"
+include: "rules/fmriprep.smk"
+include: "rules/preprocess.smk"
+include: "rules/features.smk"
+include: "rules/brainscores.smk"
+include: "rules/stats.smk"
+
+
+report: "report/workflow.rst"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

@@ -1,0 +1,34 @@
+# Brain scores (section 2.6): per subject and network, every cumulative level L0..L5 and every
+# layer alone, 12 leave-one-block-out folds, ridge with per-voxel alpha, Pearson r.
+
+
+rule brain_scores:
+    input:
+        bold=clean_bold_path("{subject}"),
+        events=events_path("{subject}"),
+        mel="results/features/stimuli_mel.npz",
+        activations=activations_path("{network}", "{seed}"),
+    output:
+        scores=brainscore_path("{subject}", "{network}", "{seed}"),
+    log:
+        "logs/brain_scores/sub-{subject}_net-{network}_seed-{seed}.log",
+    benchmark:
+        "benchmarks/rules/brain_scores/sub-{subject}_net-{network}_seed-{seed}.tsv"
+    params:
+        tr_s=DATASET["tr_s"],
+        trial_type=DATASET["trial_type"],
+        alphas=RIDGE_ALPHAS,
+        n_splits=config["ridge"]["n_splits"],
+        backend=config["ridge"]["backend"],
+        dtype=config["ridge"]["dtype"],
+        targets_batch_size=config["ridge"]["targets_batch_size"],
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    group:
+        "brainscores"
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/brain_scores.py"

@@ -1,0 +1,71 @@
+"""Audio loading and the two acoustic front ends of Millet & King (2021), section 2.3 and 2.6."""
+
+from __future__ import annotations
+
+import os
+
+import librosa
+import numpy as np
+import soundfile as sf
+
+from audiobrain.io import InputError
+
+SAMPLE_RATE_HZ = 16_000  # section 2.1: recordings downsampled to 16 kHz mono
+SPECTROGRAM_WINDOW_S = 0.020  # section 2.3: 20 ms window
+SPECTROGRAM_HOP_S = 0.010  # section 2.3: 10 ms stride
+SPECTROGRAM_N_FFT = 320  # section 2.3: n_fft = 320
+SPECTROGRAM_BINS = 160  # section 2.3: d_u = 160 (n_fft // 2 + 1 = 161; the Nyquist bin is dropped)
+MEL_WINDOW_S = 0.025  # section 2.6: mel baseline with 25 ms windows
+MEL_HOP_S = 0.010  # section 2.6: strides of 10 ms
+
+
+def load_audio(path: str | os.PathLike, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Mono float32 waveform resampled to ``sr_hz`` (whatever rate and channels the file has)."""
+    try:
+        waveform, native_sr_hz = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, OSError) as error:
+        raise InputError(f"{path}: cannot read audio ({error})") from error
+    if waveform.size == 0:
+        raise InputError(f"{path}: audio file holds no samples")
+    mono = librosa.to_mono(waveform.T)
+    resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
+    return resampled.astype(np.float32)
+
+
+def power_spectrogram(waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Squared-magnitude STFT, ``(n_frames, 160)`` at 100 Hz: the networks' input U."""
+    win_length = round(SPECTROGRAM_WINDOW_S * sr_hz)
+    hop_length = round(SPECTROGRAM_HOP_S * sr_hz)
+    stft = librosa.stft(
+        waveform,
+        n_fft=SPECTROGRAM_N_FFT,
+        hop_length=hop_length,
+        win_length=win_length,
+        window="hann",
+        center=True,
+    )
+    return (np.abs(stft[:SPECTROGRAM_BINS]) ** 2).T.astype(np.float32)
+
+
+def log_spectrogram(waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
+    """Log power spectrogram standardised per utterance, as DeepSpeech2 front ends feed the network."""
+    log_power = np.log(power_spectrogram(waveform, sr_hz) + 1e-10)
+    return ((log_power - log_power.mean()) / (log_power.std() + 1e-8)).astype(np.float32)
+
+
+def mel_filterbank(
+    waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ, n_mels: int = 40
+) -> np.ndarray:
+    """Log mel filterbank energies, ``(n_frames, n_mels)`` at 100 Hz: the L0 baseline."""
+    n_fft = round(MEL_WINDOW_S * sr_hz)
+    mel = librosa.feature.melspectrogram(
+        y=waveform,
+        sr=sr_hz,
+        n_fft=n_fft,
+        hop_length=round(MEL_HOP_S * sr_hz),
+        win_length=n_fft,
+        window="hann",
+        n_mels=n_mels,
+        power=2.0,
+    )
+    return np.log(mel + 1e-10).T.astype(np.float32)

@@ -1,0 +1,161 @@
+"""Readers and atomic, byte-deterministic writers for arrays, tables, JSON, audio and GIfTI.
+
+Every writer goes through :func:`atomic_path`, so a killed job never leaves a truncated file that
+Snakemake (or a reader) could mistake for a finished output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+# Fixed zip timestamp: numpy's savez stamps the current time, which breaks byte-identical reruns.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+class InputError(ValueError):
+    """Bad input data; the message names the file, the field, what was expected and what came."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def sidecar_path(path: str | os.PathLike) -> Path:
+    """The JSON sidecar that accompanies an array file (BIDS convention)."""
+    path = Path(path)
+    return path.with_name(path.name.split(".")[0] + ".json")
+
+
+def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write arrays to an uncompressed ``.npz`` with fixed zip timestamps (same input, same bytes)."""
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for name, value in arrays.items():
+            buffer = io.BytesIO()
+            np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
+            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), buffer.getvalue())
+
+
+def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {key: data[key] for key in data.files}
+
+
+def save_json(path: str | os.PathLike, payload: Mapping) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} to JSON")
+
+
+def load_json(path: str | os.PathLike) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from error
+
+
+def save_arrays(
+    path: str | os.PathLike, arrays: Mapping[str, np.ndarray], meta: Mapping | None = None
+) -> None:
+    """An ``.npz`` plus its JSON sidecar holding shapes and whatever ``meta`` the caller adds."""
+    shapes = {name: list(np.shape(value)) for name, value in arrays.items()}
+    save_json(sidecar_path(path), {"shapes": shapes, **(meta or {})})
+    save_npz(path, arrays)
+
+
+def write_tsv(table: pd.DataFrame, path: str | os.PathLike, float_format: str = "%.10g") -> None:
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format=float_format)
+
+
+def read_tsv(path: str | os.PathLike, required: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Read a BIDS TSV (``n/a`` is missing) and check that the ``required`` columns are there."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    missing = [column for column in required if column not in table.columns]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {missing}; found columns {list(table.columns)}"
+        )
+    return table
+
+
+def write_wav(path: str | os.PathLike, waveform: np.ndarray, sr_hz: int) -> None:
+    """16-bit PCM WAV (what stimulus folders usually hold)."""
+    with atomic_path(path) as tmp:
+        sf.write(tmp, np.clip(waveform, -1.0, 1.0), sr_hz, subtype="PCM_16", format="WAV")
+
+
+def read_gifti_timeseries(
+    path: str | os.PathLike, expected_vertices: int | None = None
+) -> np.ndarray:
+    """Surface BOLD from a ``.func.gii``: ``(n_trs, n_vertices)`` float64."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: file not found")
+    image = nib.load(path)
+    if not image.darrays:
+        raise InputError(f"{path}: GIfTI has no data arrays")
+    data = np.stack([np.asarray(d.data, dtype=np.float64).ravel() for d in image.darrays])
+    if expected_vertices is not None and data.shape[1] != expected_vertices:
+        raise InputError(
+            f"{path}: expected {expected_vertices} vertices per time point (surface space), "
+            f"found {data.shape[1]}"
+        )
+    return data
+
+
+def gifti_repetition_time(path: str | os.PathLike) -> float | None:
+    """The TR (seconds) stored in a GIfTI's first data array, as fMRIPrep writes it, if any."""
+    image = nib.load(path)
+    meta = image.darrays[0].meta if image.darrays else {}
+    value = meta.get("TimeStep") if meta else None
+    return None if value is None else float(value) / 1000.0
+
+
+def write_gifti_timeseries(path: str | os.PathLike, data: np.ndarray, tr_s: float) -> None:
+    """Write ``(n_trs, n_vertices)`` as one GIfTI time-series array per TR, TR in ms metadata."""
+    darrays = [
+        nib.gifti.GiftiDataArray(
+            np.asarray(frame, dtype=np.float32),
+            intent="NIFTI_INTENT_TIME_SERIES",
+            datatype="NIFTI_TYPE_FLOAT32",
+            meta=nib.gifti.GiftiMetaData({"TimeStep": f"{tr_s * 1000:g}"}),
+        )
+        for frame in np.asarray(data)
+    ]
+    with atomic_path(path) as tmp:
+        nib.save(nib.gifti.GiftiImage(darrays=darrays), tmp)

@@ -1,0 +1,48 @@
+"""Atomic, deterministic writers and readers that name the file in their errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audiobrain import io
+
+
+def test_npz_bytes_are_identical_across_writes(tmp_path):
+    arrays = {"r": np.arange(12, dtype=np.float32).reshape(3, 4), "names": np.asarray(["L0", "L1"])}
+    io.save_arrays(tmp_path / "a.npz", arrays, {"seed": 0})
+    io.save_arrays(tmp_path / "b.npz", arrays, {"seed": 0})
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    loaded = io.load_npz(tmp_path / "a.npz")
+    np.testing.assert_array_equal(loaded["r"], arrays["r"])
+    assert io.load_json(tmp_path / "a.json")["shapes"]["r"] == [3, 4]
+
+
+def test_failed_write_leaves_no_output(tmp_path):
+    target = tmp_path / "out.npz"
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("partial")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_gifti_round_trip_keeps_data_and_repetition_time(tmp_path):
+    data = np.random.default_rng(0).normal(size=(5, 7)).astype(np.float32)
+    path = tmp_path / "sub-01_hemi-L_space-fsaverage5_bold.func.gii"
+    io.write_gifti_timeseries(path, data, tr_s=2.0)
+    np.testing.assert_allclose(io.read_gifti_timeseries(path, expected_vertices=7), data)
+    assert io.gifti_repetition_time(path) == pytest.approx(2.0)
+
+
+def test_gifti_with_wrong_vertex_count_names_the_file(tmp_path):
+    path = tmp_path / "sub-01_hemi-L_space-fsaverage5_bold.func.gii"
+    io.write_gifti_timeseries(path, np.zeros((3, 100)), tr_s=2.0)
+    with pytest.raises(io.InputError, match=r"hemi-L.*expected 10242 vertices.*found 100"):
+        io.read_gifti_timeseries(path, expected_vertices=10242)
+
+
+def test_missing_tsv_column_names_file_and_column(tmp_path):
+    path = tmp_path / "events.tsv"
+    path.write_text("onset\tduration\n0\t1\n")
+    with pytest.raises(io.InputError, match=r"events.tsv.*missing column.*'block'"):
+        io.read_tsv(path, required=("onset", "duration", "block"))

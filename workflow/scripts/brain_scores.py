@@ -1,0 +1,13 @@
+"""Rule brain_scores: all feature sets of one network for one subject."""
+
+from audiobrain.pipeline import logging_to, subject_brain_scores
+
+with logging_to(snakemake.log[0]):
+    subject_brain_scores(
+        snakemake.input.bold,
+        snakemake.input.events,
+        snakemake.input.mel,
+        snakemake.input.activations,
+        snakemake.output.scores,
+        **snakemake.params,
+    )

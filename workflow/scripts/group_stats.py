@@ -1,0 +1,15 @@
+"""Rule group_stats: seed averaging, Wilcoxon across subjects and FDR across vertices."""
+
+from audiobrain.pipeline import group_statistics, logging_to
+
+with logging_to(snakemake.log[0]):
+    group_statistics(
+        snakemake.input.scores,
+        snakemake.input.bold,
+        snakemake.output.group,
+        snakemake.output.voxels,
+        n_subjects=len(snakemake.params.subjects),
+        n_seeds=len(snakemake.params.seeds),
+        q=snakemake.params.q,
+        alternative=snakemake.params.alternative,
+    )

@@ -1,0 +1,12 @@
+"""Rule stimulus_features: spectrograms and mel filterbanks of the stimulus pool."""
+
+from audiobrain.pipeline import compute_stimulus_features, logging_to
+
+with logging_to(snakemake.log[0]):
+    compute_stimulus_features(
+        snakemake.input.events,
+        snakemake.input.stimuli,
+        snakemake.output.spectrogram,
+        snakemake.output.mel,
+        **snakemake.params,
+    )
