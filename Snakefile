@@ -10,8 +10,10 @@ min_version("9.0")
 # The library lives in src/: make it importable here and in every job's Python (conda envs too).
 AUDIOBRAIN_SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, AUDIOBRAIN_SRC)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    filter(None, [AUDIOBRAIN_SRC, os.environ.get("PYTHONPATH")])
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(
+        filter(None, [AUDIOBRAIN_SRC, os.environ.get("PYTHONPATH")])
+    )
 )
 
 
@@ -34,6 +36,6 @@ report: "report/workflow.rst"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

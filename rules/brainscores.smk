@@ -14,6 +14,14 @@ rule brain_scores:
         "logs/brain_scores/sub-{subject}_net-{network}_seed-{seed}.log",
     benchmark:
         "benchmarks/rules/brain_scores/sub-{subject}_net-{network}_seed-{seed}.tsv"
+    group:
+        "brainscores"
+    conda:
+        "../envs/analysis.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         tr_s=DATASET["tr_s"],
         trial_type=DATASET["trial_type"],
@@ -22,13 +30,5 @@ rule brain_scores:
         backend=config["ridge"]["backend"],
         dtype=config["ridge"]["dtype"],
         targets_batch_size=config["ridge"]["targets_batch_size"],
-    threads: 2
-    resources:
-        mem_mb=8000,
-        runtime=60,
-    group:
-        "brainscores"
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/brain_scores.py"

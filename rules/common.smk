@@ -1,6 +1,10 @@
 # Config-derived constants, path functions and input functions shared by every rule.
 # Every output path is built here, from BIDS entities, so names never drift between rules.
+from pathlib import Path
+
 import numpy as np
+
+from audiobrain.fmriprep import fmriprep_command, fmriprep_outputs
 
 DATASET = config["dataset"]
 SUBJECTS = DATASET["subjects"]
@@ -28,18 +32,19 @@ def events_path(subject):
     return f"{BIDS_DIR}/sub-{subject}/func/sub-{subject}_task-{TASK}_events.tsv"
 
 
+def fmriprep_files(subject):
+    """fMRIPrep's own naming for a subject's run (shared with audiobrain.fmriprep)."""
+    return fmriprep_outputs(FMRIPREP_DIR, subject, TASK, [config["surface"]["space"]])
+
+
 def surface_bold_path(subject, hemi):
-    return (
-        f"{FMRIPREP_DIR}/sub-{subject}/func/"
-        f"sub-{subject}_task-{TASK}_hemi-{hemi}_space-{config['surface']['space']}_bold.func.gii"
-    )
+    left, right = fmriprep_files(subject).surface_bold[config["surface"]["space"]]
+    return str(left if hemi == "L" else right)
 
 
 def confounds_path(subject, extension="tsv"):
-    return (
-        f"{FMRIPREP_DIR}/sub-{subject}/func/"
-        f"sub-{subject}_task-{TASK}_desc-confounds_timeseries.{extension}"
-    )
+    files = fmriprep_files(subject)
+    return str(files.confounds_tsv if extension == "tsv" else files.confounds_json)
 
 
 def stimuli_dir():
@@ -90,7 +95,10 @@ def figure_paths(network):
 def final_outputs():
     outputs = ["results/stats/roi_summary.tsv"]
     for network in NETWORK_TYPES:
-        outputs += [group_stats_path(network), f"results/stats/net-{network}_voxels.tsv"]
+        outputs += [
+            group_stats_path(network),
+            f"results/stats/net-{network}_voxels.tsv",
+        ]
         outputs += figure_paths(network)
     return outputs
 
@@ -98,8 +106,6 @@ def final_outputs():
 def fmriprep_shell_command(subject, threads, mem_mb):
     """The container command line for one participant (see audiobrain.fmriprep)."""
     import shlex
-
-    from audiobrain.fmriprep import fmriprep_command
 
     settings = config["fmriprep"]
     return shlex.join(
@@ -116,3 +122,9 @@ def fmriprep_shell_command(subject, threads, mem_mb):
             image=settings["image"],
         )
     )
+
+
+def fmriprep_image_input():
+    """An apptainer image is a local file the job needs; a docker image is pulled by name."""
+    settings = config["fmriprep"]
+    return [settings["image"]] if settings["runner"] == "apptainer" else []

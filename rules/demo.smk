@@ -5,9 +5,7 @@ if "demo" in config:
         output:
             stimuli=directory(stimuli_dir()),
             events=expand(events_path("{subject}"), subject=SUBJECTS),
-            bold=expand(
-                surface_bold_path("{subject}", "{hemi}"), subject=SUBJECTS, hemi=HEMIS
-            ),
+            bold=[surface_bold_path(s, hemi) for s in SUBJECTS for hemi in HEMIS],
             confounds=expand(confounds_path("{subject}", "tsv"), subject=SUBJECTS),
             confounds_json=expand(confounds_path("{subject}", "json"), subject=SUBJECTS),
             truth=f"{config['demo']['root']}/truth/vertex_truth.tsv",
@@ -15,8 +13,13 @@ if "demo" in config:
             "logs/simulate_demo.log",
         benchmark:
             "benchmarks/rules/simulate_demo.tsv"
+        conda:
+            "../envs/analysis.yaml"
+        resources:
+            mem_mb=4000,
+            runtime=30,
         params:
-            root=config["demo"]["root"],
+            root=lambda wildcards, output: Path(output.truth).parent.parent,
             subjects=SUBJECTS,
             task=TASK,
             tr_s=DATASET["tr_s"],
@@ -25,10 +28,5 @@ if "demo" in config:
             pool_size=config["demo"]["pool_size"],
             noise_level=config["demo"]["noise_level"],
             seed=config["demo"]["seed"],
-        resources:
-            mem_mb=4000,
-            runtime=30,
-        conda:
-            "../envs/analysis.yaml"
         script:
             "../workflow/scripts/simulate_demo.py"

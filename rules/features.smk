@@ -13,15 +13,15 @@ rule stimulus_features:
         "logs/stimulus_features.log",
     benchmark:
         "benchmarks/rules/stimulus_features.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         sample_rate_hz=config["features"]["sample_rate_hz"],
         n_mels=config["features"]["n_mels"],
         trial_type=DATASET["trial_type"],
-    resources:
-        mem_mb=4000,
-        runtime=60,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/stimulus_features.py"
 
@@ -35,15 +35,15 @@ rule activations:
         "logs/activations/net-{network}_seed-{seed}.log",
     benchmark:
         "benchmarks/rules/activations/net-{network}_seed-{seed}.tsv"
-    params:
-        conv_channels=config["networks"]["conv_channels"],
-        gru_hidden=config["networks"]["gru_hidden"],
-        untrained_outputs=config["networks"]["untrained_outputs"],
+    conda:
+        "../envs/torch.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/torch.yaml"
+    params:
+        conv_channels=config["networks"]["conv_channels"],
+        gru_hidden=config["networks"]["gru_hidden"],
+        untrained_outputs=config["networks"]["untrained_outputs"],
     script:
         "../workflow/scripts/activations.py"

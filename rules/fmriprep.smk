@@ -5,26 +5,26 @@ if config.get("fmriprep", {}).get("run", False):
         input:
             events=events_path("{subject}"),
             license=config["fmriprep"]["fs_license"],
+            image=fmriprep_image_input(),
         output:
-            bold=expand(
-                surface_bold_path("{{subject}}", "{hemi}"),
-                hemi=HEMIS,
-            ),
+            bold=[surface_bold_path("{subject}", hemi) for hemi in HEMIS],
             confounds=confounds_path("{subject}", "tsv"),
             confounds_json=confounds_path("{subject}", "json"),
         log:
             "logs/fmriprep/sub-{subject}.log",
         benchmark:
             "benchmarks/rules/fmriprep/sub-{subject}.tsv"
-        params:
-            command=lambda wildcards, threads, resources: fmriprep_shell_command(
-                wildcards.subject, threads, resources.mem_mb
-            ),
+        conda:
+            "../envs/fmriprep.yaml"
         threads: config["fmriprep"]["threads"]
         resources:
             mem_mb=config["fmriprep"]["mem_mb"],
             runtime=config["fmriprep"]["runtime_min"],
-        conda:
-            "../envs/fmriprep.yaml"
+        params:
+            output_dir=FMRIPREP_DIR,
+            work_dir=config["fmriprep"]["work_dir"],
+            command=lambda wildcards, threads, resources: fmriprep_shell_command(
+                wildcards.subject, threads, resources.mem_mb
+            ),
         shell:
-            "{params.command} > {log} 2>&1"
+            "mkdir -p {params.output_dir} {params.work_dir} && {params.command} > {log} 2>&1"

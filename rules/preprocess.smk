@@ -14,6 +14,13 @@ rule clean_bold:
         "logs/clean_bold/sub-{subject}.log",
     benchmark:
         "benchmarks/rules/clean_bold/sub-{subject}.tsv"
+    group:
+        "preprocess"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         tr_s=DATASET["tr_s"],
         trial_type=DATASET["trial_type"],
@@ -21,12 +28,5 @@ rule clean_bold:
         decimation=config["surface"]["decimation"],
         n_compcor=config["confounds"]["n_compcor"],
         n_cosine=config["confounds"]["n_cosine"],
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    group:
-        "preprocess"
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/clean_bold.py"

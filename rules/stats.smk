@@ -22,16 +22,16 @@ rule group_stats:
         "logs/group_stats/net-{network}.log",
     benchmark:
         "benchmarks/rules/group_stats/net-{network}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
     params:
         subjects=SUBJECTS,
         seeds=SEEDS,
         q=config["stats"]["q"],
         alternative=config["stats"]["alternative"],
-    resources:
-        mem_mb=4000,
-        runtime=20,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/group_stats.py"
 
@@ -47,17 +47,17 @@ rule roi_summary:
         ),
     log:
         "logs/roi_summary.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         networks=NETWORK_TYPES,
         annotation=config["rois"]["annotation"],
         rois=config["rois"]["definitions"],
         q=config["stats"]["q"],
         alternative=config["stats"]["alternative"],
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/roi_summary.py"
 
@@ -95,10 +95,10 @@ rule figures:
         "logs/figures/net-{network}.log",
     benchmark:
         "benchmarks/rules/figures/net-{network}.tsv"
+    conda:
+        "../envs/analysis.yaml"
     resources:
         mem_mb=4000,
         runtime=20,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../workflow/scripts/figures.py"

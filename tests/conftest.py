@@ -34,7 +34,9 @@ def merged(base: dict, overrides: dict) -> dict:
     return result
 
 
-def run_snakemake(args: list[str], workdir: Path, check: bool = True) -> subprocess.CompletedProcess:
+def run_snakemake(
+    args: list[str], workdir: Path, check: bool = True
+) -> subprocess.CompletedProcess:
     """Run the repository's workflow in ``workdir`` (outputs land there, not in the repo)."""
     command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
     env = {**os.environ, "PYTHONHASHSEED": "0"}

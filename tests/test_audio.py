@@ -37,7 +37,9 @@ def test_spectrogram_equals_squared_librosa_stft_magnitude():
 
     waveform = tone(300, 16_000)
     stft = librosa.stft(waveform, n_fft=320, hop_length=160, win_length=320)
-    np.testing.assert_allclose(audio.power_spectrogram(waveform), (np.abs(stft[:160]) ** 2).T, rtol=1e-5)
+    np.testing.assert_allclose(
+        audio.power_spectrogram(waveform), (np.abs(stft[:160]) ** 2).T, rtol=1e-5
+    )
 
 
 def test_mel_baseline_uses_25ms_windows_and_10ms_hops():

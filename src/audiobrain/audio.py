@@ -48,7 +48,7 @@ def power_spectrogram(waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ) -> np.n
 
 
 def log_spectrogram(waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Log power spectrogram standardised per utterance, as DeepSpeech2 front ends feed the network."""
+    """Log power spectrogram standardised per utterance: the DeepSpeech2 front end's input."""
     log_power = np.log(power_spectrogram(waveform, sr_hz) + 1e-10)
     return ((log_power - log_power.mean()) / (log_power.std() + 1e-8)).astype(np.float32)
 

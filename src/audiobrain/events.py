@@ -39,7 +39,8 @@ def read_sentence_events(
         first = late.iloc[0]
         raise InputError(
             f"{path}: {len(late)} event(s) end after the scan ({n_scans} scans x {tr_s} s = "
-            f"{scan_end_s:g} s); first: onset {first['onset']:g} s, duration {first['duration']:g} s"
+            f"{scan_end_s:g} s); first: onset {first['onset']:g} s, "
+            f"duration {first['duration']:g} s"
         )
     if (events["onset"] < 0).any():
         raise InputError(f"{path}: column 'onset' has negative values")

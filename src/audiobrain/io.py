@@ -30,7 +30,7 @@ class InputError(ValueError):
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; moved onto ``path`` if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
@@ -50,12 +50,14 @@ def sidecar_path(path: str | os.PathLike) -> Path:
 
 
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
-    """Write arrays to an uncompressed ``.npz`` with fixed zip timestamps (same input, same bytes)."""
+    """An uncompressed ``.npz`` with fixed zip timestamps: same arrays, same bytes."""
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for name, value in arrays.items():
             buffer = io.BytesIO()
             np.lib.format.write_array(buffer, np.asarray(value), allow_pickle=False)
-            archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), buffer.getvalue())
+            archive.writestr(
+                zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH), buffer.getvalue()
+            )
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:

@@ -39,7 +39,9 @@ def nilearn_desikan_annotation() -> Path:
     return path
 
 
-def read_annotation(path: str | os.PathLike, expected_vertices: int) -> tuple[np.ndarray, list[str]]:
+def read_annotation(
+    path: str | os.PathLike, expected_vertices: int
+) -> tuple[np.ndarray, list[str]]:
     """Vertex labels and label names of a FreeSurfer ``.annot`` file, checked against the mesh."""
     try:
         labels, _, names = nib.freesurfer.read_annot(str(path))
@@ -47,7 +49,8 @@ def read_annotation(path: str | os.PathLike, expected_vertices: int) -> tuple[np
         raise InputError(f"{path}: cannot read FreeSurfer annotation ({error})") from error
     if labels.shape[0] != expected_vertices:
         raise InputError(
-            f"{path}: annotation has {labels.shape[0]} vertices, the surface has {expected_vertices}"
+            f"{path}: annotation has {labels.shape[0]} vertices, "
+            f"the surface has {expected_vertices}"
         )
     return labels, [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
