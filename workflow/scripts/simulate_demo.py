@@ -1,8 +1,6 @@
 """Rule simulate_demo: the embedded demo dataset with its planted truth."""
 
-from audiobrain.pipeline import logging_to
-from audiobrain.simulate import simulate_demo
+from audiobrain.pipeline import generate_demo, logging_to
 
 with logging_to(snakemake.log[0]):
-    params = dict(snakemake.params)
-    simulate_demo(params.pop("root"), **params)
+    generate_demo(**snakemake.params)

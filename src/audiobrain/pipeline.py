@@ -1,0 +1,398 @@
+"""One function per workflow rule: each composes the stage modules and writes its outputs.
+
+The Snakemake scripts in ``workflow/scripts/`` only unpack ``snakemake.input/params`` and call one
+of these, so every step can also be run (and tested) from Python without Snakemake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audiobrain import (
+    audio,
+    confounds,
+    events,
+    features,
+    networks,
+    plots,
+    ridge,
+    simulate,
+    stats,
+    surface,
+)
+from audiobrain.io import (
+    InputError,
+    load_npz,
+    read_gifti_timeseries,
+    read_tsv,
+    save_arrays,
+    write_tsv,
+)
+
+log = logging.getLogger("audiobrain")
+PathLike = str | os.PathLike
+
+
+@contextlib.contextmanager
+def logging_to(path: PathLike) -> Iterator[None]:
+    """Send the library's log, and the traceback of any failure, to a rule's log file."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    except Exception:
+        log.exception("failed")
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()
+
+
+# --- the demo dataset ---------------------------------------------------------------------------
+
+
+def generate_demo(root: PathLike, *, subjects: Sequence[str], **settings) -> None:
+    """The embedded demo under ``root``; subjects must be labelled as the simulator labels them."""
+    expected = simulate.subject_labels(len(subjects))
+    if list(subjects) != expected:
+        raise InputError(
+            f"config dataset.subjects: the demo labels its {len(subjects)} subjects {expected}, "
+            f"found {list(subjects)}"
+        )
+    summary = simulate.simulate_demo(root, n_subjects=len(subjects), **settings)
+    log.info("demo written under %s: %s scans per subject", root, summary["n_scans"])
+
+
+# --- preprocessing -------------------------------------------------------------------------------
+
+
+def clean_subject_bold(
+    bold_paths: Sequence[PathLike],
+    events_path: PathLike,
+    output: PathLike,
+    *,
+    tr_s: float,
+    trial_type: str,
+    n_blocks: int,
+    decimation: int,
+    n_compcor: int,
+    n_cosine: int,
+) -> None:
+    """Surface BOLD of both hemispheres -> decimated, de-confounded, block-detrended z-scores."""
+    hemispheres = []
+    for path in bold_paths:
+        confounds.check_repetition_time(path, None, tr_s)
+        hemispheres.append(read_gifti_timeseries(path, surface.FSAVERAGE5_VERTICES_PER_HEMI))
+    n_scans = {h.shape[0] for h in hemispheres}
+    if len(n_scans) != 1:
+        raise InputError(
+            f"{bold_paths}: the hemispheres differ in length ({sorted(n_scans)} scans)"
+        )
+    bold = np.hstack(hemispheres)
+    sentence_events = events.read_sentence_events(events_path, bold.shape[0], tr_s, trial_type)
+    found_blocks = sentence_events["block"].nunique()
+    if found_blocks != n_blocks:
+        raise InputError(
+            f"{events_path}: column 'block' has {found_blocks} blocks, config dataset.n_blocks "
+            f"says {n_blocks}"
+        )
+    blocks = events.tr_blocks(sentence_events, bold.shape[0], tr_s)
+    regressors = confounds.load_paper_confounds(
+        list(bold_paths), n_compcor=n_compcor, n_cosine=n_cosine
+    )
+    vertices = surface.decimated_vertices(decimation)
+    cleaned = confounds.clean_bold(bold[:, vertices], regressors.to_numpy(), blocks)
+    log.info("cleaned %d scans x %d vertices with %s", *cleaned.shape, list(regressors.columns))
+    save_arrays(
+        output,
+        {"bold": cleaned.astype(np.float32), "vertices": vertices, "blocks": blocks},
+        meta={"tr_s": tr_s, "confounds": list(regressors.columns), "decimation": decimation},
+    )
+
+
+# --- stimulus features and activations -----------------------------------------------------------
+
+
+def stimulus_pool(events_paths: Sequence[PathLike], trial_type: str) -> list[str]:
+    """Every stimulus file that any subject heard, sorted (one feature file serves all subjects)."""
+    files: set[str] = set()
+    for path in events_paths:
+        table = read_tsv(path, required=events.EVENT_COLUMNS)
+        if "trial_type" in table.columns:
+            table = table[table["trial_type"] == trial_type]
+        files.update(str(f) for f in table["stim_file"])
+    pool = sorted(files)
+    stems = [Path(f).stem for f in pool]
+    if len(set(stems)) != len(stems):
+        raise InputError(f"{events_paths[0]}...: two stimulus files share a name: {pool}")
+    return pool
+
+
+def compute_stimulus_features(
+    events_paths: Sequence[PathLike],
+    stimuli_dir: PathLike,
+    spectrogram_output: PathLike,
+    mel_output: PathLike,
+    *,
+    sample_rate_hz: int,
+    n_mels: int,
+    trial_type: str,
+) -> None:
+    """Spectrogram (the networks' input) and mel filterbank (L0) of every stimulus in the pool."""
+    pool = stimulus_pool(events_paths, trial_type)
+    stim_ids = [Path(f).stem for f in pool]
+    waveforms = [audio.load_audio(Path(stimuli_dir) / f, sample_rate_hz) for f in pool]
+    log.info("loaded %d stimuli from %s", len(pool), stimuli_dir)
+    spectrograms = [audio.log_spectrogram(w, sample_rate_hz) for w in waveforms]
+    mels = [audio.mel_filterbank(w, sample_rate_hz, n_mels) for w in waveforms]
+    frame_rate = 1.0 / audio.SPECTROGRAM_HOP_S
+    meta = {"stimuli_dir": str(stimuli_dir), "sample_rate_hz": sample_rate_hz}
+    features.save_features(
+        spectrogram_output,
+        stim_ids,
+        {"spectrogram": spectrograms},
+        {"spectrogram": frame_rate},
+        meta,
+    )
+    features.save_features(
+        mel_output, stim_ids, {"mel": mels}, {"mel": 1.0 / audio.MEL_HOP_S}, meta
+    )
+
+
+def load_network(
+    network: str,
+    seed: int,
+    *,
+    conv_channels: Sequence[int],
+    gru_hidden: int,
+    untrained_outputs: int,
+    checkpoint: PathLike | None = None,
+):
+    """The untrained network of a seed, or a trained one with its checkpoint's weights."""
+    import torch
+
+    n_outputs = untrained_outputs if network == "untrained" else networks.VOCABULARY_SIZES[network]
+    model = networks.build_untrained(seed, n_outputs, tuple(conv_channels), gru_hidden)
+    if checkpoint is not None:
+        try:
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError) as error:
+            raise InputError(f"{checkpoint}: cannot load network weights ({error})") from error
+        model.load_state_dict(state.get("model", state))
+    return model
+
+
+def compute_activations(
+    spectrogram_path: PathLike,
+    output: PathLike,
+    *,
+    network: str,
+    seed: int,
+    conv_channels: Sequence[int],
+    gru_hidden: int,
+    untrained_outputs: int,
+    checkpoint: PathLike | None = None,
+    threads: int = 1,
+) -> None:
+    """Every layer's activations on the stimulus pool (normalised later, per feature, to [0, 1])."""
+    import torch
+
+    torch.set_num_threads(threads)
+    model = load_network(
+        network,
+        seed,
+        conv_channels=conv_channels,
+        gru_hidden=gru_hidden,
+        untrained_outputs=untrained_outputs,
+        checkpoint=checkpoint,
+    )
+    spectrograms = features.load_features(spectrogram_path)
+    activations = features.network_activations(model, spectrograms.layers["spectrogram"])
+    features.save_features(
+        output,
+        spectrograms.stim_ids,
+        activations,
+        dict.fromkeys(activations, networks.OUTPUT_FRAME_RATE_HZ),
+        {"network": network, "seed": seed, "parameters": networks.count_parameters(model)},
+    )
+
+
+# --- brain scores --------------------------------------------------------------------------------
+
+
+def subject_design(
+    bold_path: PathLike,
+    events_path: PathLike,
+    feature_paths: Sequence[PathLike],
+    *,
+    tr_s: float,
+    trial_type: str,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """HRF-convolved feature sets at the subject's onsets, the cleaned BOLD and its TR blocks."""
+    cleaned = load_npz(bold_path)
+    n_scans = cleaned["bold"].shape[0]
+    sentence_events = events.read_sentence_events(events_path, n_scans, tr_s, trial_type)
+    onsets = sentence_events["onset"].to_numpy()
+    regressors = {}
+    for path in feature_paths:
+        try:
+            regressors |= features.layer_regressors(
+                features.load_features(path), sentence_events["stim_id"], onsets, n_scans, tr_s
+            )
+        except InputError as error:
+            raise InputError(f"{path} with {events_path}: {error}") from error
+    return features.feature_sets(regressors), cleaned["bold"], cleaned["blocks"]
+
+
+def subject_brain_scores(
+    bold_path: PathLike,
+    events_path: PathLike,
+    mel_path: PathLike,
+    activations_path: PathLike,
+    output: PathLike,
+    *,
+    tr_s: float,
+    trial_type: str,
+    alphas: Sequence[float],
+    n_splits: int,
+    backend: str,
+    dtype: str,
+    targets_batch_size: int,
+) -> None:
+    """Brain scores of every cumulative level and every single layer for one subject and network."""
+    feature_sets, bold, blocks = subject_design(
+        bold_path, events_path, [mel_path, activations_path], tr_s=tr_s, trial_type=trial_type
+    )
+    names = list(feature_sets)
+    scores, chosen = [], []
+    for name in names:
+        result = ridge.brain_score(
+            feature_sets[name],
+            bold,
+            blocks,
+            alphas=np.asarray(alphas),
+            n_splits=n_splits,
+            backend=backend,
+            dtype=dtype,
+            targets_batch_size=targets_batch_size,
+        )
+        log.info(
+            "%s: %d features, mean r = %.4f", name, feature_sets[name].shape[1], result.r.mean()
+        )
+        scores.append(result.r)
+        chosen.append(result.alphas)
+    save_arrays(
+        output,
+        {
+            "r": np.asarray(scores, dtype=np.float32),
+            "alphas": np.asarray(chosen, dtype=np.float32),
+            "feature_sets": np.asarray(names),
+            "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
+        },
+        meta={"n_splits": n_splits, "alphas": list(alphas), "backend": backend, "dtype": dtype},
+    )
+
+
+# --- statistics and figures ----------------------------------------------------------------------
+
+
+def group_statistics(
+    score_paths: Sequence[PathLike],
+    bold_path: PathLike,
+    group_output: PathLike,
+    voxels_output: PathLike,
+    *,
+    n_subjects: int,
+    n_seeds: int,
+    q: float,
+    alternative: str,
+) -> None:
+    """Seeds averaged within subject, then every contrast tested across subjects per vertex.
+
+    ``score_paths`` lists subjects in the outer order and seeds in the inner one (``expand``).
+    """
+    loaded = [load_npz(path) for path in score_paths]
+    names = [str(n) for n in loaded[0]["feature_sets"]]
+    for path, data in zip(score_paths, loaded, strict=True):
+        if [str(n) for n in data["feature_sets"]] != names:
+            raise InputError(f"{path}: feature sets differ from {score_paths[0]}")
+    r = np.stack([d["r"] for d in loaded]).reshape(n_subjects, n_seeds, len(names), -1)
+    per_subject = r.mean(axis=1)
+    maps = stats.contrast_maps({name: per_subject[:, i] for i, name in enumerate(names)})
+    vertices = load_npz(bold_path)["vertices"]
+    contrasts = list(maps)
+    tests = {c: stats.group_test(maps[c], q=q, alternative=alternative) for c in contrasts}
+    save_arrays(
+        group_output,
+        {
+            "contrasts": np.asarray(contrasts),
+            "subject_maps": np.stack([maps[c] for c in contrasts]).astype(np.float32),
+            **{
+                column: np.stack([tests[c][column].to_numpy() for c in contrasts])
+                for column in ("mean", "statistic", "p", "q", "significant")
+            },
+            "vertices": vertices,
+        },
+        meta={"q": q, "alternative": alternative, "n_subjects": n_subjects, "n_seeds": n_seeds},
+    )
+    table = pd.concat(
+        [tests[c].assign(contrast=c, vertex=vertices) for c in contrasts], ignore_index=True
+    )
+    table = table[["contrast", "vertex", "mean", "statistic", "p", "q", "significant"]]
+    write_tsv(table, voxels_output)
+
+
+def roi_summary_table(
+    group_paths: Sequence[PathLike],
+    output: PathLike,
+    *,
+    networks_: Sequence[str],
+    annotation: PathLike | None,
+    rois: Mapping[str, Sequence[str]],
+    q: float,
+    alternative: str,
+) -> None:
+    """``results/stats/roi_summary.tsv``: every network's contrasts averaged within each ROI."""
+    annotation = annotation or surface.nilearn_desikan_annotation()
+    tables = []
+    for network, path in zip(networks_, group_paths, strict=True):
+        group = load_npz(path)
+        masks = surface.roi_masks(annotation, group["vertices"], rois)
+        maps = {str(c): m for c, m in zip(group["contrasts"], group["subject_maps"], strict=True)}
+        table = stats.roi_summary(maps, masks, q=q, alternative=alternative)
+        table["contrast"] = network + ": " + table["contrast"]
+        tables.append(table)
+    write_tsv(pd.concat(tables, ignore_index=True), output)
+
+
+def network_figures(
+    group_path: PathLike,
+    roi_summary_path: PathLike,
+    network: str,
+    *,
+    levels_output: PathLike,
+    gains_output: PathLike,
+    bars_output: PathLike,
+    profile_output: PathLike,
+) -> None:
+    """Figure 2 analogues for one network type: level maps, gain maps, ROI bars, level profile."""
+    group = load_npz(group_path)
+    contrasts = [str(c) for c in group["contrasts"]]
+    summary = read_tsv(roi_summary_path)
+    prefix = f"{network}: "
+    summary = summary[summary["contrast"].str.startswith(prefix)].copy()
+    summary["contrast"] = summary["contrast"].str.removeprefix(prefix)
+    plots.contrast_maps_figure(group, contrasts, stats.LEVEL_CONTRASTS, levels_output, network)
+    plots.contrast_maps_figure(group, contrasts, stats.GAIN_CONTRASTS, gains_output, network)
+    plots.roi_bars(summary, stats.LEVEL_CONTRASTS, bars_output, f"{network}: brain score by ROI")
+    plots.level_profile(group, contrasts, profile_output, f"{network}: mean brain score by level")

@@ -1,0 +1,690 @@
+"""Brain scores: ridge regression with a per-voxel penalty chosen by exact leave-one-out.
+
+The paper (section 2.6) fits scikit-learn's ``RidgeCV`` from HRF-convolved network activations
+``X`` to BOLD responses ``Y`` in each of 12 grouped train/test splits, with the penalty chosen
+among 20 values log-spaced from 10 to 1e8 independently for every voxel, and scores each voxel by
+the Pearson correlation between prediction and truth on the test block.
+
+This module computes exactly that criterion (equal to scikit-learn's within rounding), fast:
+
+- Per fold, the centred design is decomposed once through the eigendecomposition of its smaller
+  Gram matrix (``X X^T`` when ``n <= p``, ``X^T X`` otherwise): ``X_c X_c^T = U diag(s) U^T``.
+- The targets are projected once, ``Q = U^T Y_c``. For a penalty ``a``, with
+  ``g = a / (s + a)``, the residuals of the full fit are ``U (g * Q)`` (plus any part of Y outside
+  the span of U) and ``1 - h_ii`` follows from ``U**2 @ g`` and the unpenalised intercept's
+  leverage (as in scikit-learn's ``_RidgeGCV``), so the exact leave-one-out residuals
+  ``e_i / (1 - h_ii)`` of all voxels cost one (n, r) x (r, voxels) product per penalty.
+- Test predictions with each voxel's own penalty go through the same eigenbasis,
+  ``X_test X_c^T U (Q / (s + a_v))``, so the refit costs one small product, not 20.
+- The 12 fold decompositions are made first (each keeps an (n, n) basis); then voxels are
+  processed in batches (``targets_batch_size``) through all folds, so peak memory stays bounded
+  whatever the number of voxels. One implementation runs on NumPy or torch through a small
+  back-end object (as in himalaya).
+- The design's decomposition is always float64; ``dtype="float32"`` (the brain-score default)
+  applies to the per-penalty products, where the time goes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
+from sklearn.utils.validation import check_is_fitted
+
+from audiobrain.io import InputError
+
+logger = logging.getLogger(__name__)
+
+#: Candidate ridge penalties: 20 values log-spaced between 10 and 1e8 (section 2.6).
+DEFAULT_ALPHAS = np.logspace(1, 8, 20)
+#: Train/test splits across sentence blocks (sections 2.2 and 2.6).
+DEFAULT_N_SPLITS = 12
+#: Working memory for one batch of targets when ``targets_batch_size`` is None. Batches of a few
+#: thousand voxels keep the per-penalty residual matrix near the CPU caches; measured on 2 cores,
+#: larger batches gain nothing.
+BATCH_MEMORY_BYTES = 32 * 2**20
+#: Compute-dtype arrays of shape (n_samples, batch) alive at once in one batch, roughly: the
+#: batch, its float64 conditioning copy (2), targets, projections, residuals, the part outside
+#: the design's span and temporaries.
+_ARRAYS_PER_BATCH = 8
+#: Eigenvalues of ``X^T X`` below this fraction of the largest, times max(n, p), are numerical
+#: zeros: their directions lie outside the design's span.
+_RANK_RTOL = np.finfo(np.float64).eps
+_DTYPES = ("float32", "float64")
+_EPS = {name: float(np.finfo(name).eps) for name in _DTYPES}
+
+
+# ---------------------------------------------------------------------------------------------
+# Back ends: the few array operations that NumPy and torch spell differently.
+# ---------------------------------------------------------------------------------------------
+
+
+class NumpyBackend:
+    """Array operations on NumPy; eigendecompositions by LAPACK's divide and conquer (scipy)."""
+
+    name = "numpy"
+
+    def asarray(self, values: Any, dtype: str) -> np.ndarray:
+        return np.ascontiguousarray(values, dtype=dtype)
+
+    def to_numpy(self, values: Any) -> np.ndarray:
+        return np.asarray(values)
+
+    def empty(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+        return np.empty(shape, dtype=dtype)
+
+    def eigh(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return scipy.linalg.eigh(matrix, driver="evd", overwrite_a=True, check_finite=False)
+
+    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.matmul(a, b, out=out)
+
+    def multiply(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
+        return np.multiply(a, b, out=out)
+
+    def sqrt(self, values: np.ndarray) -> np.ndarray:
+        return np.sqrt(values)
+
+    def column_sum_of_squares(self, values: np.ndarray) -> np.ndarray:
+        return np.einsum("ij,ij->j", values, values)
+
+    def where(self, condition: Any, if_true: Any, if_false: Any) -> np.ndarray:
+        return np.where(condition, if_true, if_false)
+
+
+class TorchBackend:
+    """The same operations on torch tensors (CPU threads as set by ``torch.set_num_threads``)."""
+
+    def __init__(self, device: str = "cpu"):
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.name = "torch" if device == "cpu" else f"torch_{device}"
+
+    def asarray(self, values: Any, dtype: str):
+        tensor = self.torch.as_tensor(values, dtype=getattr(self.torch, dtype), device=self.device)
+        return tensor.contiguous()
+
+    def to_numpy(self, values: Any) -> np.ndarray:
+        return values.detach().cpu().numpy()
+
+    def empty(self, shape: tuple[int, ...], dtype: str):
+        return self.torch.empty(shape, dtype=getattr(self.torch, dtype), device=self.device)
+
+    def eigh(self, matrix):
+        return self.torch.linalg.eigh(matrix)
+
+    def matmul(self, a, b, out):
+        return self.torch.matmul(a, b, out=out)
+
+    def multiply(self, a, b, out):
+        return self.torch.mul(a, b, out=out)
+
+    def sqrt(self, values):
+        return self.torch.sqrt(values)
+
+    def column_sum_of_squares(self, values):
+        return self.torch.linalg.vecdot(values, values, dim=0)
+
+    def where(self, condition, if_true, if_false):
+        return self.torch.where(condition, if_true, if_false)
+
+
+def get_backend(name: str) -> NumpyBackend | TorchBackend:
+    """The back end called ``name``: "numpy", "torch" (CPU) or "torch_cuda"."""
+    if name == "numpy":
+        return NumpyBackend()
+    if name == "torch":
+        return TorchBackend("cpu")
+    if name == "torch_cuda":
+        return TorchBackend("cuda")
+    raise ValueError(f"backend must be 'numpy', 'torch' or 'torch_cuda', got {name!r}")
+
+
+def _dtype_name(array: Any) -> str:
+    return str(array.dtype).removeprefix("torch.")
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine: eigenbasis of the design, exact leave-one-out errors, eigenbasis weights.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Eigenbasis:
+    """Thin decomposition of a centred design ``X_c`` (n, p) restricted to its span.
+
+    ``sample_basis`` U (n, r) has orthonormal columns with ``X_c X_c^T = U diag(eigenvalues) U^T``.
+    The ridge coefficients of centred targets with projections ``Q = U^T Y_c`` are
+    ``X_c^T U (Q / (eigenvalues + alpha))``. ``outside_leverage`` is ``1 - sum(U**2, axis=1)``
+    (n,), the leverage outside the span; None when U is a complete basis of R^n (the n <= p
+    case), where it is zero. Everything is float64 except ``sample_basis``, which is in the
+    compute dtype of the per-penalty products.
+    """
+
+    design: Any  # (n, p) centred design, float64
+    sample_basis: Any  # (n, r) U, compute dtype
+    sample_basis64: Any  # (n, r) U, float64
+    eigenvalues: np.ndarray  # (r,)
+    feature_vectors: Any | None  # (p, r) X_c^T U, when it came for free (n > p)
+    outside_leverage: np.ndarray | None  # (n,)
+
+    @property
+    def complete(self) -> bool:
+        return self.outside_leverage is None
+
+    def feature_basis(self, backend):
+        """``X_c^T U`` (p, r), compute dtype: coefficients are this times the eigen-weights."""
+        if self.feature_vectors is None:
+            return backend.asarray(self.design.T @ self.sample_basis64, self.dtype)
+        return backend.asarray(self.feature_vectors, self.dtype)
+
+    def map_samples(self, backend, new_design):
+        """``new_design @ X_c^T U`` (m, r), compute dtype: predictions are this times the
+        eigen-weights. ``new_design`` (m, p) is float64, centred like the training design."""
+        if self.feature_vectors is None:
+            mapped = (new_design @ self.design.T) @ self.sample_basis64
+        else:
+            mapped = new_design @ self.feature_vectors
+        return backend.asarray(mapped, self.dtype)
+
+    @property
+    def dtype(self) -> str:
+        return _dtype_name(self.sample_basis)
+
+
+def _decompose(backend, centred_design, dtype: str) -> _Eigenbasis:
+    """Eigendecomposition of the smaller Gram matrix of ``centred_design`` (n, p), in float64.
+
+    Float64 whatever ``dtype``: it costs one O(n^2 min(n, p)) step per fold, and in float32 the
+    eigenvalue errors (eps * largest eigenvalue) of the correlated designs that network
+    activations make change the leave-one-out errors at the paper's smaller penalties by percents
+    (measured). When n > p, directions with numerically zero eigenvalues are dropped: they join
+    the part outside the span, where the ridge does not shrink either.
+    """
+    design = backend.asarray(centred_design, "float64")
+    n_samples, n_features = design.shape
+    if n_samples <= n_features:
+        eigenvalues, sample_basis = backend.eigh(design @ design.T)
+        return _Eigenbasis(
+            design=design,
+            sample_basis=backend.asarray(sample_basis, dtype),
+            sample_basis64=sample_basis,
+            eigenvalues=np.clip(backend.to_numpy(eigenvalues), 0.0, None),
+            feature_vectors=None,
+            outside_leverage=None,
+        )
+    eigenvalues, feature_vectors = backend.eigh(design.T @ design)
+    eigenvalues = backend.to_numpy(eigenvalues)
+    keep = eigenvalues > eigenvalues[-1] * max(n_samples, n_features) * _RANK_RTOL
+    eigenvalues = eigenvalues[keep]
+    singular_values = backend.asarray(np.sqrt(eigenvalues), "float64")
+    feature_vectors = feature_vectors[:, backend.asarray(np.flatnonzero(keep), "int64")]
+    sample_basis = (design @ feature_vectors) / singular_values
+    outside_leverage = 1.0 - backend.to_numpy((sample_basis**2).sum(1))
+    return _Eigenbasis(
+        design=design,
+        sample_basis=backend.asarray(sample_basis, dtype),
+        sample_basis64=sample_basis,
+        eigenvalues=eigenvalues,
+        feature_vectors=feature_vectors * singular_values,
+        outside_leverage=np.clip(outside_leverage, 0.0, None),
+    )
+
+
+@dataclass(frozen=True)
+class _LooPlan:
+    """Per-penalty factors of the exact leave-one-out residuals, shared by all targets.
+
+    With ``g = alpha / (eigenvalues + alpha)`` (r,), the residuals of the full fit are
+    ``U (g * Q)`` plus the part of Y outside the span, and the leave-one-out residuals divide
+    them row-wise by ``1 - h_ii``.
+    """
+
+    sample_basis: Any  # (n, r) U, compute dtype
+    eigenvalues: np.ndarray  # (r,) float64
+    complete: bool  # U spans R^n: no part of Y lies outside it
+    shrinks: Any  # (n_alphas, r) g, compute dtype
+    inverse_residual_scales: Any  # (n_alphas, n) 1 / (1 - h_ii), compute dtype
+
+
+def _plan_loo(backend, basis: _Eigenbasis, alphas: np.ndarray, fit_intercept: bool) -> _LooPlan:
+    """Factors for every penalty, with ``1 - h_ii`` formed in float64.
+
+    ``1 - h_ii`` is the diagonal of the residual operator ``R = U diag(g) U^T + (I - U U^T)``
+    less the intercept's leverage. Like scikit-learn's ``_RidgeGCV`` we write the latter as
+    ``(R 1)_i / n`` rather than ``1/n``: equal in exact arithmetic (the constant vector is an
+    eigenvector of the centred Gram matrix with eigenvalue 0), but computed through the same
+    eigenvalues, so the rounding error of that zero eigenvalue cancels instead of swamping the
+    tiny ``1 - h_ii`` of nearly interpolating fits (small penalties, n < p).
+    """
+    shrinks = alphas[:, None] / (basis.eigenvalues[None, :] + alphas[:, None])
+    sample_basis = backend.to_numpy(basis.sample_basis64)
+    residual_scales = (sample_basis**2) @ shrinks.T  # (n, n_alphas)
+    if not basis.complete:
+        residual_scales += basis.outside_leverage[:, None]
+    if fit_intercept:
+        n_samples = sample_basis.shape[0]
+        ones_projection = sample_basis.sum(0)  # U^T 1
+        residual_of_ones = sample_basis @ (shrinks * ones_projection).T
+        if not basis.complete:
+            residual_of_ones += (1.0 - sample_basis @ ones_projection)[:, None]
+        residual_scales -= residual_of_ones / n_samples
+    return _LooPlan(
+        sample_basis=basis.sample_basis,
+        eigenvalues=basis.eigenvalues,
+        complete=basis.complete,
+        shrinks=backend.asarray(shrinks, basis.dtype),
+        inverse_residual_scales=backend.asarray(1.0 / residual_scales.T, basis.dtype),
+    )
+
+
+def _loo_mean_squared_errors(backend, plan: _LooPlan, targets):
+    """Mean squared exact leave-one-out error of every target for every penalty.
+
+    One (n, r) x (r, b) product per penalty, written into buffers allocated once per batch
+    (fresh large allocations cost page faults that rival the product itself).
+
+    Parameters
+    ----------
+    targets : (n, b) targets, centred when an intercept is fitted, compute dtype.
+
+    Returns
+    -------
+    errors : (n_alphas, b) numpy float64, and the projections ``Q = U^T targets`` (r, b).
+    """
+    n_samples, n_targets = targets.shape
+    dtype = _dtype_name(targets)
+    sample_basis = plan.sample_basis
+    projected = sample_basis.T @ targets
+    outside = None if plan.complete else targets - sample_basis @ projected
+    loo_map = backend.empty(tuple(sample_basis.shape), dtype)
+    residuals = backend.empty((n_samples, n_targets), dtype)
+    scratch = None if outside is None else backend.empty((n_samples, n_targets), dtype)
+    errors = np.empty((len(plan.shrinks), n_targets))
+    for k in range(len(plan.shrinks)):
+        inverse_scale = plan.inverse_residual_scales[k][:, None]
+        backend.multiply(sample_basis, plan.shrinks[k][None, :], out=loo_map)
+        loo_map *= inverse_scale
+        backend.matmul(loo_map, projected, out=residuals)
+        if outside is not None:
+            residuals += backend.multiply(outside, inverse_scale, out=scratch)
+        errors[k] = backend.to_numpy(backend.column_sum_of_squares(residuals))
+    return errors / n_samples, projected
+
+
+def _eigenbasis_weights(backend, plan: _LooPlan, projected, chosen_alphas: np.ndarray):
+    """``Q / (eigenvalues + alpha_v)`` (r, b): coefficients are ``X_c^T U`` times these."""
+    dtype = _dtype_name(projected)
+    eigenvalues = backend.asarray(plan.eigenvalues, dtype)[:, None]
+    return projected / (eigenvalues + backend.asarray(chosen_alphas, dtype)[None, :])
+
+
+def _target_batches(n_targets: int, n_samples: int, dtype: str, batch_size: int | None):
+    """Equal slices over targets, at most ``batch_size`` each (None: ``BATCH_MEMORY_BYTES``)."""
+    if batch_size is None:
+        per_target = _ARRAYS_PER_BATCH * n_samples * np.dtype(dtype).itemsize
+        batch_size = max(1, BATCH_MEMORY_BYTES // per_target)
+    if batch_size < 1:
+        raise ValueError(f"targets_batch_size must be a positive integer, got {batch_size}")
+    n_batches = -(-n_targets // batch_size)
+    edges = np.linspace(0, n_targets, n_batches + 1).round().astype(int)
+    return [slice(int(start), int(stop)) for start, stop in zip(edges[:-1], edges[1:], strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks.
+# ---------------------------------------------------------------------------------------------
+
+
+def _finite_matrix(name: str, values: Any, allow_1d: bool = False) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim == 1 and allow_1d:
+        array = array[:, None]
+    if array.ndim != 2:
+        raise InputError(f"{name}: expected a 2-D array (n_samples, ...), got shape {array.shape}")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise InputError(f"{name}: expected real numbers, got dtype {array.dtype}")
+    n_bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+    if n_bad:
+        raise InputError(f"{name}: expected finite values, found {n_bad} NaN/inf entries")
+    return array
+
+
+def _check_alphas(alphas: Any) -> np.ndarray:
+    alphas = np.atleast_1d(np.asarray(alphas, dtype=np.float64))
+    if alphas.ndim != 1 or alphas.size == 0 or not np.all(np.isfinite(alphas) & (alphas > 0)):
+        raise ValueError(f"alphas must be a non-empty 1-D array of positive numbers, got {alphas}")
+    return alphas
+
+
+def _check_dtype(dtype: str) -> str:
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    return dtype
+
+
+def _check_same_samples(x_name: str, x: np.ndarray, y_name: str, y: np.ndarray) -> None:
+    if x.shape[0] != y.shape[0]:
+        raise InputError(
+            f"{x_name} has {x.shape[0]} samples (rows) but {y_name} has {y.shape[0]}; "
+            "they must describe the same time points"
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The scikit-learn estimator.
+# ---------------------------------------------------------------------------------------------
+
+
+class RidgeCV(RegressorMixin, BaseEstimator):
+    """Ridge regression with penalties chosen by exact (efficient) leave-one-out.
+
+    Same criterion and results as ``sklearn.linear_model.RidgeCV(alphas, cv=None,
+    alpha_per_target=...)``: minimise the mean squared leave-one-out error, with an unpenalised
+    intercept when ``fit_intercept``; faster, batched over targets, on NumPy or torch.
+
+    Parameters
+    ----------
+    alphas : (n_alphas,) positive penalties; the paper's 20 values by default (section 2.6).
+    alpha_per_target : choose the penalty of each target independently (the paper's setting).
+    fit_intercept : centre X and Y and fit an unpenalised intercept.
+    backend : "numpy", "torch" or "torch_cuda".
+    dtype : "float64" or "float32", the precision of the per-penalty products.
+    targets_batch_size : targets per batch; None sizes batches to ``BATCH_MEMORY_BYTES``.
+
+    Attributes
+    ----------
+    alpha_ : (n_targets,) chosen penalties (a float for 1-D ``y`` or ``alpha_per_target=False``).
+    coef_ : (n_targets, n_features), or (n_features,) for 1-D ``y``.
+    intercept_ : (n_targets,), or a float for 1-D ``y``.
+    best_score_ : negative mean squared leave-one-out error at the chosen penalty, per target.
+    """
+
+    def __init__(
+        self,
+        alphas=DEFAULT_ALPHAS,
+        alpha_per_target: bool = True,
+        fit_intercept: bool = True,
+        backend: str = "numpy",
+        dtype: str = "float64",
+        targets_batch_size: int | None = None,
+    ):
+        self.alphas = alphas
+        self.alpha_per_target = alpha_per_target
+        self.fit_intercept = fit_intercept
+        self.backend = backend
+        self.dtype = dtype
+        self.targets_batch_size = targets_batch_size
+
+    def fit(self, X, y) -> RidgeCV:
+        """Choose the penalties by leave-one-out on ``X`` (n, p), ``y`` (n,) or (n, n_targets)."""
+        design = _finite_matrix("X", X).astype(np.float64, copy=False)
+        targets = _finite_matrix("y", y, allow_1d=True)
+        _check_same_samples("X", design, "y", targets)
+        alphas = _check_alphas(self.alphas)
+        dtype = _check_dtype(self.dtype)
+        backend = get_backend(self.backend)
+        n_samples, n_targets = targets.shape
+        x_mean = design.mean(0) if self.fit_intercept else np.zeros(design.shape[1])
+        y_mean = targets.mean(0, dtype=np.float64) if self.fit_intercept else np.zeros(n_targets)
+        basis = _decompose(backend, design - x_mean, dtype)
+        plan = _plan_loo(backend, basis, alphas, self.fit_intercept)
+        feature_basis = basis.feature_basis(backend)
+        batches = _target_batches(n_targets, n_samples, dtype, self.targets_batch_size)
+
+        def centred(batch: slice):
+            return backend.asarray(targets[:, batch] - y_mean[batch], dtype)
+
+        def coefficients(projected, chosen: np.ndarray) -> np.ndarray:
+            weights = _eigenbasis_weights(backend, plan, projected, chosen)
+            return backend.to_numpy(feature_basis @ weights).T
+
+        errors = np.empty((alphas.size, n_targets))
+        coef = np.empty((n_targets, design.shape[1]), dtype=dtype)
+        for batch in batches:
+            errors[:, batch], projected = _loo_mean_squared_errors(backend, plan, centred(batch))
+            if self.alpha_per_target:
+                coef[batch] = coefficients(projected, alphas[np.argmin(errors[:, batch], 0)])
+        if self.alpha_per_target:
+            best = np.argmin(errors, axis=0)
+        else:  # one penalty for all targets: the best mean error, then a second pass
+            best = np.full(n_targets, np.argmin(errors.mean(1)))
+            for batch in batches:
+                projected = plan.sample_basis.T @ centred(batch)
+                coef[batch] = coefficients(projected, alphas[best[batch]])
+        self._set_fitted(alphas[best], coef, -errors[best, np.arange(n_targets)], x_mean, y_mean)
+        self.n_features_in_ = design.shape[1]
+        if np.ndim(y) == 1:
+            self.coef_, self.intercept_ = self.coef_[0], float(self.intercept_[0])
+            self.alpha_, self.best_score_ = float(self.alpha_[0]), float(self.best_score_[0])
+        elif not self.alpha_per_target:
+            self.alpha_ = float(self.alpha_[0])
+            self.best_score_ = float(np.mean(self.best_score_))
+        return self
+
+    def _set_fitted(self, alpha, coef, best_score, x_mean, y_mean) -> None:
+        self.alpha_ = alpha
+        self.coef_ = coef
+        self.best_score_ = best_score
+        self.intercept_ = y_mean - coef.astype(np.float64) @ x_mean
+
+    def predict(self, X) -> np.ndarray:
+        """Predictions (n, n_targets), or (n,) when fitted on 1-D ``y``."""
+        check_is_fitted(self, "coef_")
+        design = _finite_matrix("X", X)
+        if design.shape[1] != self.n_features_in_:
+            raise InputError(
+                f"X has {design.shape[1]} features but the model was fitted on "
+                f"{self.n_features_in_}"
+            )
+        return design @ np.asarray(self.coef_).T + self.intercept_
+
+
+# ---------------------------------------------------------------------------------------------
+# Brain scores.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrainScore:
+    """Cross-validated brain scores of one (subject, network) pair.
+
+    Attributes
+    ----------
+    r : (n_targets,) Pearson r between prediction and truth on the test block, averaged over folds.
+    r_per_fold : (n_splits, n_targets) the same correlation in each fold.
+    alphas : (n_splits, n_targets) the penalty chosen for each target in each fold.
+    """
+
+    r: np.ndarray
+    r_per_fold: np.ndarray
+    alphas: np.ndarray
+
+
+def _float_eps(array: np.ndarray) -> float:
+    return float(np.finfo(array.dtype).eps) if array.dtype.kind == "f" else _EPS["float64"]
+
+
+def pearson_r(a: Any, b: Any) -> np.ndarray:
+    """Column-wise Pearson correlation of ``a`` and ``b`` (n, k) -> (k,).
+
+    A column that is constant in either input (within the rounding of its dtype) has no defined
+    correlation; it gets r = 0 (never NaN), which is what a prediction carrying no information
+    deserves in a brain score.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    eps = max(_float_eps(a), _float_eps(b))
+    a, b = a.astype(np.float64, copy=False), b.astype(np.float64, copy=False)
+    if a.shape != b.shape:
+        raise ValueError(f"pearson_r needs arrays of the same shape, got {a.shape} and {b.shape}")
+    if a.ndim == 1:
+        return pearson_r(a[:, None], b[:, None])[0]
+    a_centred, b_centred = a - a.mean(0), b - b.mean(0)
+    a_sum_sq = np.einsum("ij,ij->j", a_centred, a_centred)
+    b_sum_sq = np.einsum("ij,ij->j", b_centred, b_centred)
+    constant = _constant_columns(a.mean(0), a_sum_sq / len(a), len(a), eps)
+    constant |= _constant_columns(b.mean(0), b_sum_sq / len(b), len(b), eps)
+    norms = np.sqrt(np.where(constant, 1.0, a_sum_sq * b_sum_sq))
+    return np.where(constant, 0.0, np.einsum("ij,ij->j", a_centred, b_centred) / norms)
+
+
+def grouped_folds(groups: Any, n_splits: int = DEFAULT_N_SPLITS) -> list[tuple[np.ndarray, ...]]:
+    """Deterministic (train, test) sample indices with no group on both sides.
+
+    With exactly ``n_splits`` groups each test fold is one group (leave-one-group-out, in sorted
+    group order, as the paper's 12 sentence blocks); with more groups, scikit-learn's
+    ``GroupKFold`` spreads them over ``n_splits`` folds of balanced size.
+    """
+    groups = np.asarray(groups)
+    if groups.ndim != 1:
+        raise InputError(f"groups: expected a 1-D array (n_samples,), got shape {groups.shape}")
+    n_groups = np.unique(groups).size
+    if n_splits < 2:
+        raise ValueError(f"n_splits must be at least 2, got {n_splits}")
+    if n_groups < n_splits:
+        raise InputError(
+            f"groups: need at least n_splits={n_splits} distinct groups (sentence blocks) for "
+            f"grouped cross-validation, found {n_groups}"
+        )
+    splitter = LeaveOneGroupOut() if n_groups == n_splits else GroupKFold(n_splits=n_splits)
+    placeholder = np.zeros((groups.size, 1))
+    return list(splitter.split(placeholder, groups=groups))
+
+
+def _standardise(backend, train, test):
+    """z-score ``train`` and ``test`` (n, k) with the training mean and std.
+
+    Columns constant on the training rows (within rounding) carry no information and would
+    divide by zero: they become exactly 0 in both, so their predictions are constant and their
+    score is 0.
+    """
+    n_samples = train.shape[0]
+    mean = train.mean(0)
+    centred = train - mean
+    variance = backend.column_sum_of_squares(centred) / n_samples
+    constant = _constant_columns(mean, variance, n_samples, _EPS[_dtype_name(train)])
+    inverse_std = backend.where(
+        constant, 0.0, 1.0 / backend.sqrt(backend.where(constant, 1.0, variance))
+    )
+    centred *= inverse_std
+    return centred, (test - mean) * inverse_std
+
+
+def _constant_columns(mean, variance, n_samples: int, eps: float):
+    """Columns whose variance is rounding noise around their mean (scikit-learn's bound).
+
+    Such columns carry no information; scaling them to unit variance would turn rounding errors
+    into a feature (e.g. a unit saturated at 1.0 but for one value differing in the last bit).
+    """
+    bound = n_samples * eps * variance + (n_samples * eps * mean) ** 2
+    return variance <= bound
+
+
+def _conditioned(backend, values: np.ndarray, dtype: str):
+    """``values`` (n, k) z-scored over all rows in float64, then cast to ``dtype``.
+
+    The per-fold z-scoring is invariant to this affine map (constant columns stay constant), so
+    it changes nothing mathematically; numerically it spares float32 the cancellation of
+    subtracting a large mean from nearly constant columns (saturated units, raw BOLD levels).
+    """
+    centred = np.array(values, dtype=np.float64)  # a copy, modified in place below
+    mean = centred.mean(0)
+    centred -= mean
+    variance = np.einsum("ij,ij->j", centred, centred) / centred.shape[0]
+    constant = _constant_columns(mean, variance, centred.shape[0], _EPS["float64"])
+    centred *= np.where(constant, 0.0, 1.0 / np.sqrt(np.where(constant, 1.0, variance)))
+    return backend.asarray(centred, dtype)
+
+
+@dataclass(frozen=True)
+class _FoldModel:
+    """What scoring a batch of voxels in one fold needs: rows, leave-one-out plan, test map."""
+
+    train_rows: Any  # (n_train,) int64
+    test_rows: Any  # (n_test,) int64
+    plan: _LooPlan
+    test_basis: Any  # (n_test, r) X_test X_train^T U, compute dtype
+
+
+def _fold_model(backend, design, train, test, alphas, dtype: str) -> _FoldModel:
+    """Decompose one fold's z-scored training design (float64) and map its test rows."""
+    train_rows, test_rows = backend.asarray(train, "int64"), backend.asarray(test, "int64")
+    design_train, design_test = _standardise(backend, design[train_rows], design[test_rows])
+    basis = _decompose(backend, design_train, dtype)
+    return _FoldModel(
+        train_rows=train_rows,
+        test_rows=test_rows,
+        plan=_plan_loo(backend, basis, alphas, fit_intercept=True),
+        test_basis=basis.map_samples(backend, design_test),
+    )
+
+
+def _score_batch(backend, fold: _FoldModel, block, alphas: np.ndarray):
+    """Chosen penalties and test-block correlations (2 arrays (b,)) of voxels ``block`` (n, b)."""
+    targets, truth = _standardise(backend, block[fold.train_rows], block[fold.test_rows])
+    errors, projected = _loo_mean_squared_errors(backend, fold.plan, targets)
+    chosen = alphas[np.argmin(errors, axis=0)]
+    prediction = fold.test_basis @ _eigenbasis_weights(backend, fold.plan, projected, chosen)
+    return chosen, pearson_r(backend.to_numpy(prediction), backend.to_numpy(truth))
+
+
+def brain_score(
+    X: Any,
+    Y: Any,
+    groups: Any,
+    alphas: Any = DEFAULT_ALPHAS,
+    n_splits: int = DEFAULT_N_SPLITS,
+    backend: str = "numpy",
+    dtype: str = "float32",
+    targets_batch_size: int | None = None,
+) -> BrainScore:
+    """Grouped cross-validated ridge brain scores (section 2.6).
+
+    For each of ``n_splits`` folds that hold out whole groups (sentence blocks): X and Y are
+    z-scored with the training fold's mean and std, a ridge is fitted on the training fold with
+    each voxel's penalty chosen by exact leave-one-out (as scikit-learn's ``RidgeCV(alphas,
+    alpha_per_target=True)``), and the voxel's score is the Pearson r between prediction and
+    truth on the test fold; scores are averaged over folds.
+
+    Parameters
+    ----------
+    X : (n_trs, n_features) HRF-convolved activations.
+    Y : (n_trs, n_targets) BOLD responses (voxels or vertices).
+    groups : (n_trs,) the sentence block of each TR (:func:`audiobrain.events.tr_blocks`).
+    alphas : candidate penalties; n_splits : number of folds (the paper: 20 penalties, 12 folds).
+    backend, dtype, targets_batch_size : as in :class:`RidgeCV`.
+    """
+    design = _finite_matrix("X", X)
+    responses = _finite_matrix("Y", Y, allow_1d=True)
+    _check_same_samples("X", design, "Y", responses)
+    groups = np.asarray(groups)
+    if groups.shape != (design.shape[0],):
+        raise InputError(
+            f"groups: expected one group label per sample, shape ({design.shape[0]},), "
+            f"got {groups.shape}"
+        )
+    alphas = _check_alphas(alphas)
+    dtype = _check_dtype(dtype)
+    array_backend = get_backend(backend)
+    folds = grouped_folds(groups, n_splits)
+    n_targets = responses.shape[1]
+    batches = _target_batches(n_targets, design.shape[0], dtype, targets_batch_size)
+    design = _conditioned(array_backend, design, "float64")
+    fold_models = [_fold_model(array_backend, design, *fold, alphas, dtype) for fold in folds]
+    chosen = np.empty((n_splits, n_targets))
+    r_per_fold = np.empty((n_splits, n_targets))
+    for batch in batches:
+        block = _conditioned(array_backend, responses[:, batch], dtype)
+        for fold, model in enumerate(fold_models):
+            chosen[fold, batch], r_per_fold[fold, batch] = _score_batch(
+                array_backend, model, block, alphas
+            )
+        logger.debug("voxels %d-%d of %d scored", batch.start, batch.stop, n_targets)
+    return BrainScore(r=r_per_fold.mean(0), r_per_fold=r_per_fold, alphas=chosen)
