@@ -56,7 +56,9 @@ def sklearn_brain_score(X, Y, groups, alphas, n_splits=N_BLOCKS):
         model = sklearn.linear_model.RidgeCV(alphas=alphas, alpha_per_target=True)
         model.fit((X[train] - x_mean) / x_std, (Y[train] - y_mean) / y_std)
         prediction = model.predict((X[test] - x_mean) / x_std)
-        r_per_fold.append(pearson_r(prediction, (Y[test] - y_mean) / y_std))
+        truth = (Y[test] - y_mean) / y_std
+        columns = zip(prediction.T, truth.T, strict=True)
+        r_per_fold.append([stats.pearsonr(p, t).statistic for p, t in columns])
         chosen.append(model.alpha_)
     return np.array(r_per_fold), np.array(chosen)
 
@@ -152,7 +154,7 @@ def test_ridgecv_batches_over_targets_give_the_same_fit():
 
 @pytest.fixture(scope="module")
 def planted():
-    """120 TRs x 60 features; targets 0-9 carry a linear signal, targets 10-29 are noise."""
+    """240 TRs x 60 features; targets 0-9 carry a linear signal, targets 10-29 are noise."""
     rng = np.random.default_rng(7)
     n_samples, n_features, n_signal, n_noise = 240, 60, 10, 20
     X = rng.standard_normal((n_samples, n_features))
@@ -214,6 +216,26 @@ def test_brain_score_float32_wide_design_is_close_to_float64():
     single = brain_score(X, Y, groups, dtype="float32")
     np.testing.assert_allclose(single.r_per_fold, exact.r_per_fold, atol=1e-3)
     assert np.mean(single.alphas == exact.alphas) >= 0.95
+
+
+def test_float32_keeps_small_signals_on_large_baselines(planted):
+    """Raw BOLD sits on a large baseline: float32 must not round the signal away."""
+    X, Y, groups, n_signal = planted
+    raw_bold = 1e4 + 1e-3 * Y[:, :n_signal]  # float32 spacing at 1e4 is ~1e-3
+    exact = brain_score(X, raw_bold, groups, dtype="float64")
+    single = brain_score(X, raw_bold, groups, dtype="float32")
+    np.testing.assert_allclose(single.r_per_fold, exact.r_per_fold, atol=1e-4)
+
+
+def test_features_constant_up_to_rounding_are_ignored(planted):
+    """A unit saturated at 1.0 whose values differ only in the last bit carries no signal; it
+    must not be blown up into a unit-variance feature of rounding noise."""
+    X, Y, groups, _ = planted
+    saturated = 1.0 - np.finfo(np.float64).eps * (np.arange(len(X)) % 3 == 0)
+    with_saturated = brain_score(np.column_stack([X, saturated]), Y, groups, dtype="float64")
+    without = brain_score(X, Y, groups, dtype="float64")
+    np.testing.assert_array_equal(with_saturated.alphas, without.alphas)
+    np.testing.assert_allclose(with_saturated.r_per_fold, without.r_per_fold, atol=1e-12)
 
 
 def test_brain_score_is_deterministic(planted):

@@ -181,7 +181,7 @@ def load_network(
     """The untrained network of a seed, or a trained one with its checkpoint's weights."""
     import torch
 
-    n_outputs = untrained_outputs if network == "untrained" else networks.VOCABULARY_SIZES[network]
+    n_outputs = untrained_outputs if network == "untrained" else networks.ctc_output_size(network)
     model = networks.build_untrained(seed, n_outputs, tuple(conv_channels), gru_hidden)
     if checkpoint is not None:
         try:

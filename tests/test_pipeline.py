@@ -1,0 +1,89 @@
+"""Rule-level steps on a tiny demo: bad input stops with a clear error and leaves no output."""
+
+from __future__ import annotations
+
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+
+from audiobrain import pipeline, simulate
+from audiobrain.io import InputError, read_tsv, write_gifti_timeseries, write_tsv
+
+TINY = dict(n_subjects=1, pool_size=60, n_blocks=12, sentences_per_block=5, seed=5)
+SETTINGS = dict(
+    tr_s=2.0, trial_type="sentence", n_blocks=12, decimation=40, n_compcor=6, n_cosine=6
+)
+
+
+@pytest.fixture(scope="module")
+def tiny_demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    simulate.simulate_demo(root, **TINY)
+    return simulate.DemoLayout(root, "auditory")
+
+
+@pytest.fixture
+def layout(tiny_demo, tmp_path):
+    """A private copy that a test may corrupt."""
+    shutil.copytree(tiny_demo.root, tmp_path / "demo")
+    return simulate.DemoLayout(tmp_path / "demo", "auditory")
+
+
+def clean(layout, output, **overrides):
+    bold = [layout.surface_bold("01", hemi) for hemi in ("L", "R")]
+    pipeline.clean_subject_bold(bold, layout.events("01"), output, **{**SETTINGS, **overrides})
+
+
+def test_clean_bold_writes_decimated_standardised_data(layout, tmp_path):
+    output = tmp_path / "clean.npz"
+    clean(layout, output)
+    data = np.load(output)
+    assert data["bold"].shape[1] == data["vertices"].size == 2 * 257
+    np.testing.assert_allclose(data["bold"].mean(axis=0), 0, atol=1e-5)
+    assert sorted(np.unique(data["blocks"])) == list(range(1, 13))
+
+
+def test_missing_confounds_column_names_file_and_column(layout, tmp_path):
+    confounds = read_tsv(layout.confounds("01"))
+    write_tsv(confounds.drop(columns=["trans_x"]), layout.confounds("01"))
+    with pytest.raises(InputError, match=r"desc-confounds_timeseries.tsv.*trans_x"):
+        clean(layout, tmp_path / "clean.npz")
+    assert not (tmp_path / "clean.npz").exists()
+
+
+def test_gifti_with_wrong_vertex_count_names_the_file(layout, tmp_path):
+    path = layout.surface_bold("01", "R")
+    data = np.stack([d.data for d in nib.load(path).darrays])
+    write_gifti_timeseries(path, data[:, :2562], tr_s=2.0)
+    with pytest.raises(InputError, match=r"hemi-R.*expected 10242 vertices.*found 2562"):
+        clean(layout, tmp_path / "clean.npz")
+    assert not (tmp_path / "clean.npz").exists()
+
+
+def test_repetition_time_that_disagrees_with_config_names_both(layout, tmp_path):
+    with pytest.raises(InputError, match=r"hemi-L.*2.*2\.5"):
+        clean(layout, tmp_path / "clean.npz", tr_s=2.5)
+    assert not (tmp_path / "clean.npz").exists()
+
+
+def test_events_past_the_end_of_the_scan_are_an_error(layout, tmp_path):
+    events = read_tsv(layout.events("01"))
+    events.loc[events.index[-1], "onset"] += 600.0
+    write_tsv(events, layout.events("01"))
+    with pytest.raises(InputError, match=r"events.tsv.*end after the scan"):
+        clean(layout, tmp_path / "clean.npz")
+    assert not (tmp_path / "clean.npz").exists()
+
+
+def test_block_count_that_disagrees_with_config_is_an_error(layout, tmp_path):
+    with pytest.raises(InputError, match=r"events.tsv.*12 blocks.*n_blocks says 6"):
+        clean(layout, tmp_path / "clean.npz", n_blocks=6)
+
+
+def test_stimulus_pool_is_every_file_heard(layout):
+    pool = pipeline.stimulus_pool([layout.events("01")], "sentence")
+    heard = pd.read_csv(layout.events("01"), sep="\t")["stim_file"]
+    assert pool == sorted(set(heard))
