@@ -95,7 +95,7 @@ class Planted:
 PLANTED: dict[str, Planted] = {
     "A1": Planted("acoustic", 1.0, 1.0),
     "Belt": Planted("mixed", 0.7, 0.5),
-    "TPJ": Planted("deep", 0.5, 0.0),
+    "TPJ": Planted("deep", 1.0, 0.0),
 }
 
 # Independent random streams, so adding a subject never changes another one's data.
@@ -600,7 +600,9 @@ def plant_truth(seed: int, planted: Mapping[str, Planted] = PLANTED) -> VertexTr
             acoustic_weights[where] = rng.uniform(0.2, 1.0, (where.size, N_ACOUSTIC_BANDS))
         if spec.acoustic_share < 1:
             deep_weights[where] = rng.normal(size=(where.size, N_DEEP_FEATURES))
-    label_names = np.array(names, dtype=object)[np.concatenate([labels, labels])]
+    label_names = np.array(names, dtype=object)[
+        np.concatenate([labels, surface.mirrored_labels(labels)])
+    ]
     return VertexTruth(
         roi.astype(str), label_names.astype(str), kind.astype(str), amplitude, share,
         acoustic_weights, deep_weights,

@@ -67,15 +67,42 @@ def decimated_vertices(factor: int, n_per_hemi: int = FSAVERAGE5_VERTICES_PER_HE
     return np.concatenate([per_hemi, per_hemi + n_per_hemi])
 
 
+def fsaverage5_sphere(hemi: str) -> np.ndarray:
+    """Sphere coordinates ``(10242, 3)`` of one fsaverage5 hemisphere, from nilearn's meshes."""
+    from nilearn import datasets, surface
+
+    mesh = datasets.fetch_surf_fsaverage("fsaverage5")[
+        "sphere_left" if hemi == "L" else "sphere_right"
+    ]
+    return np.asarray(surface.load_surf_mesh(mesh)[0])
+
+
+def mirrored_labels(left_labels: np.ndarray) -> np.ndarray:
+    """Left-hemisphere labels carried to the right hemisphere through the mid-sagittal mirror.
+
+    fsaverage's hemispheres share one icosahedron, so vertex ``i`` sits at the same point of both
+    spheres: copying labels by index would put a lateral left region on the medial right side.
+    Each right vertex instead takes the label of the left vertex nearest its mirror image.
+    """
+    from scipy.spatial import cKDTree
+
+    right = fsaverage5_sphere("R") * np.array([-1.0, 1.0, 1.0])
+    _, nearest = cKDTree(fsaverage5_sphere("L")).query(right)
+    return np.asarray(left_labels)[nearest]
+
+
 def roi_masks(
     annotation_path: str | os.PathLike,
     vertices: np.ndarray,
     rois: Mapping[str, Sequence[str]] = DEFAULT_ROIS,
     n_per_hemi: int = FSAVERAGE5_VERTICES_PER_HEMI,
 ) -> dict[str, np.ndarray]:
-    """Boolean masks over ``vertices`` for each ROI, the annotation applied to both hemispheres."""
+    """Boolean masks over ``vertices`` per ROI; the (left) annotation is mirrored onto the right.
+
+    ``annotation_path`` is one hemisphere's ``.annot`` (nilearn ships only one for fsaverage5).
+    """
     labels, names = read_annotation(annotation_path, n_per_hemi)
-    both = np.concatenate([labels, labels])[np.asarray(vertices)]
+    both = np.concatenate([labels, mirrored_labels(labels)])[np.asarray(vertices)]
     masks = {}
     for roi, label_names in rois.items():
         unknown = [name for name in label_names if name not in names]
