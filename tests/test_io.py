@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,10 @@ def test_missing_tsv_column_names_file_and_column(tmp_path):
     path.write_text("onset\tduration\n0\t1\n")
     with pytest.raises(io.InputError, match=r"events.tsv.*missing column.*'block'"):
         io.read_tsv(path, required=("onset", "duration", "block"))
+
+
+def test_outputs_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
+    io.save_json(tmp_path / "a.json", {"x": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
