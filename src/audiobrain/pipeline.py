@@ -268,10 +268,49 @@ def subject_brain_scores(
     backend: str,
     dtype: str,
     targets_batch_size: int,
+    threads: int = 1,
 ) -> None:
-    """Brain scores of every cumulative level and every single layer for one subject and network."""
+    """Brain scores of every cumulative level and every single layer for one subject and network.
+
+    BLAS and torch are held to the job's ``threads``, so that jobs sharing a node do not
+    oversubscribe its cores (2-thread BLAS runs ~10x slower when it competes for them).
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        _score_feature_sets(
+            bold_path,
+            events_path,
+            [mel_path, activations_path],
+            output,
+            tr_s=tr_s,
+            trial_type=trial_type,
+            alphas=alphas,
+            n_splits=n_splits,
+            backend=backend,
+            dtype=dtype,
+            targets_batch_size=targets_batch_size,
+        )
+
+
+def _score_feature_sets(
+    bold_path: PathLike,
+    events_path: PathLike,
+    feature_paths: Sequence[PathLike],
+    output: PathLike,
+    *,
+    tr_s: float,
+    trial_type: str,
+    alphas: Sequence[float],
+    n_splits: int,
+    backend: str,
+    dtype: str,
+    targets_batch_size: int,
+) -> None:
     feature_sets, bold, blocks = subject_design(
-        bold_path, events_path, [mel_path, activations_path], tr_s=tr_s, trial_type=trial_type
+        bold_path, events_path, feature_paths, tr_s=tr_s, trial_type=trial_type
     )
     names = list(feature_sets)
     scores, chosen = [], []

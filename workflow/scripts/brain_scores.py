@@ -9,5 +9,6 @@ with logging_to(snakemake.log[0]):
         snakemake.input.mel,
         snakemake.input.activations,
         snakemake.output.scores,
+        threads=snakemake.threads,
         **snakemake.params,
     )
