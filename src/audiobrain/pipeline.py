@@ -198,24 +198,18 @@ def compute_activations(
     *,
     network: str,
     seed: int,
-    conv_channels: Sequence[int],
-    gru_hidden: int,
-    untrained_outputs: int,
     checkpoint: PathLike | None = None,
     threads: int = 1,
+    **architecture,
 ) -> None:
-    """Every layer's activations on the stimulus pool (normalised later, per feature, to [0, 1])."""
+    """Every layer's activations on the stimulus pool (normalised later, per feature, to [0, 1]).
+
+    ``architecture`` (conv_channels, gru_hidden, untrained_outputs) goes to :func:`load_network`.
+    """
     import torch
 
     torch.set_num_threads(threads)
-    model = load_network(
-        network,
-        seed,
-        conv_channels=conv_channels,
-        gru_hidden=gru_hidden,
-        untrained_outputs=untrained_outputs,
-        checkpoint=checkpoint,
-    )
+    model = load_network(network, seed, checkpoint=checkpoint, **architecture)
     spectrograms = features.load_features(spectrogram_path)
     activations = features.network_activations(model, spectrograms.layers["spectrogram"])
     features.save_features(
@@ -264,72 +258,34 @@ def subject_brain_scores(
     tr_s: float,
     trial_type: str,
     alphas: Sequence[float],
-    n_splits: int,
-    backend: str,
-    dtype: str,
-    targets_batch_size: int,
     threads: int = 1,
+    **ridge_settings,
 ) -> None:
     """Brain scores of every cumulative level and every single layer for one subject and network.
 
-    BLAS and torch are held to the job's ``threads``, so that jobs sharing a node do not
-    oversubscribe its cores (2-thread BLAS runs ~10x slower when it competes for them).
+    ``ridge_settings`` (n_splits, backend, dtype, targets_batch_size) go to
+    :func:`audiobrain.ridge.brain_score`. BLAS and torch are held to the job's ``threads``, so
+    jobs sharing a node do not oversubscribe its cores (2-thread BLAS runs ~10x slower then).
     """
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(threads)
-    with threadpool_limits(limits=threads):
-        _score_feature_sets(
-            bold_path,
-            events_path,
-            [mel_path, activations_path],
-            output,
-            tr_s=tr_s,
-            trial_type=trial_type,
-            alphas=alphas,
-            n_splits=n_splits,
-            backend=backend,
-            dtype=dtype,
-            targets_batch_size=targets_batch_size,
-        )
-
-
-def _score_feature_sets(
-    bold_path: PathLike,
-    events_path: PathLike,
-    feature_paths: Sequence[PathLike],
-    output: PathLike,
-    *,
-    tr_s: float,
-    trial_type: str,
-    alphas: Sequence[float],
-    n_splits: int,
-    backend: str,
-    dtype: str,
-    targets_batch_size: int,
-) -> None:
     feature_sets, bold, blocks = subject_design(
-        bold_path, events_path, feature_paths, tr_s=tr_s, trial_type=trial_type
+        bold_path, events_path, [mel_path, activations_path], tr_s=tr_s, trial_type=trial_type
     )
     names = list(feature_sets)
     scores, chosen = [], []
-    for name in names:
-        result = ridge.brain_score(
-            feature_sets[name],
-            bold,
-            blocks,
-            alphas=np.asarray(alphas),
-            n_splits=n_splits,
-            backend=backend,
-            dtype=dtype,
-            targets_batch_size=targets_batch_size,
-        )
-        log.info(
-            "%s: %d features, mean r = %.4f", name, feature_sets[name].shape[1], result.r.mean()
-        )
-        scores.append(result.r)
-        chosen.append(result.alphas)
+    with threadpool_limits(limits=threads):
+        for name in names:
+            result = ridge.brain_score(
+                feature_sets[name], bold, blocks, alphas=np.asarray(alphas), **ridge_settings
+            )
+            log.info(
+                "%s: %d features, mean r = %.4f", name, feature_sets[name].shape[1], result.r.mean()
+            )
+            scores.append(result.r)
+            chosen.append(result.alphas)
     save_arrays(
         output,
         {
@@ -338,7 +294,7 @@ def _score_feature_sets(
             "feature_sets": np.asarray(names),
             "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
         },
-        meta={"n_splits": n_splits, "alphas": list(alphas), "backend": backend, "dtype": dtype},
+        meta={"alphas": list(alphas), **ridge_settings},
     )
 
 
