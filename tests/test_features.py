@@ -14,7 +14,6 @@ from audiobrain.features import (
     LEVEL_ORDER,
     MEL_FRAME_RATE_HZ,
     Features,
-    design_matrices,
     feature_sets,
     frame_events,
     hrf_regressors,
@@ -227,7 +226,7 @@ def test_feature_sets_are_cumulative_over_levels(rng):
         feature_sets({"mel": hrf_by_layer["mel"]})
 
 
-def test_design_matrices_place_pool_normalised_stimuli_at_the_subjects_onsets(rng):
+def test_layer_regressors_place_pool_normalised_stimuli_at_the_subjects_onsets(rng):
     names = ["s0", "s1", "s2", "s3"]
     layers = {
         name: [rng.normal(size=(int(n), 3)) for n in rng.integers(50, 150, 4)]
@@ -236,7 +235,7 @@ def test_design_matrices_place_pool_normalised_stimuli_at_the_subjects_onsets(rn
     rates = {name: (100.0 if name == "mel" else 50.0) for name in LEVEL_ORDER}
     features = Features(names, layers, rates)
     order, onsets = ["s2", "s0", "s3"], np.array([2.0, 9.5, 17.25])  # s1 not heard
-    sets = design_matrices(features, order, onsets, 20, 2.0)
+    sets = feature_sets(layer_regressors(features, order, onsets, 20, 2.0))
     assert sets["L5"].shape == (20, 18)
     scaled = minmax_normalise(layers["conv2"])  # over all four stimuli, not just those heard
     expected = hrf_regressors([scaled[2], scaled[0], scaled[3]], 50.0, onsets, 20, 2.0)
@@ -245,4 +244,4 @@ def test_design_matrices_place_pool_normalised_stimuli_at_the_subjects_onsets(rn
         sets["L0"], layer_regressors(features, order, onsets, 20, 2.0)["mel"]
     )
     with pytest.raises(InputError, match="have no features"):
-        design_matrices(features, ["s9", "s0", "s1"], onsets, 20, 2.0)
+        layer_regressors(features, ["s9", "s0", "s1"], onsets, 20, 2.0)

@@ -453,17 +453,3 @@ def feature_sets(
     }
     sets.update({f"layer-{name}": np.asarray(hrf_by_layer[name]) for name in level_order[1:]})
     return sets
-
-
-def design_matrices(
-    features: Features,
-    stim_order: Sequence[str],
-    onsets_s: Sequence[float] | np.ndarray,
-    n_scans: int,
-    tr_s: float,
-    oversampling: int = HRF_OVERSAMPLING,
-    level_order: Sequence[str] = LEVEL_ORDER,
-) -> dict[str, np.ndarray]:
-    """One run's feature sets (L0..L5 and each layer alone) from the pool's frame features."""
-    hrf_by_layer = layer_regressors(features, stim_order, onsets_s, n_scans, tr_s, oversampling)
-    return feature_sets(hrf_by_layer, level_order)
