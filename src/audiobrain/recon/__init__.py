@@ -1,0 +1,1 @@
+"""Coarse-to-fine audio reconstruction from fMRI (C2F-LDM)."""
