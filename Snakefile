@@ -29,6 +29,7 @@ include: "rules/fmriprep.smk"
 include: "rules/preprocess.smk"
 include: "rules/features.smk"
 include: "rules/brainscores.smk"
+include: "rules/networks.smk"
 include: "rules/stats.smk"
 
 

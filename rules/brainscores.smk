@@ -18,7 +18,7 @@ rule brain_scores:
         "brainscores"
     conda:
         "../envs/analysis.yaml"
-    threads: 2
+    threads: config["ridge"]["threads"]
     resources:
         mem_mb=8000,
         runtime=60,

@@ -1,11 +1,18 @@
 # The embedded demo dataset: generated offline from a seed, with its planted truth beside it.
+# surface.source "volume" gives its volumetric variant: MNI-space NIfTI (6 mm voxels, brain mask)
+# with the signal planted in known voxels, which the workflow then projects onto fsaverage5.
 if "demo" in config:
+    if SURFACE_SOURCE == "volume" and VOLUME_SPACE != "MNI152NLin2009cAsym":
+        raise ValueError(
+            "config surface.volume_space: the demo's volumetric BOLD is written in "
+            f"MNI152NLin2009cAsym at its own resolution; set it to that, found {VOLUME_SPACE!r}"
+        )
 
     rule simulate_demo:
         output:
             stimuli=directory(stimuli_dir()),
             events=expand(events_path("{subject}"), subject=SUBJECTS),
-            bold=[surface_bold_path(s, hemi) for s in SUBJECTS for hemi in HEMIS],
+            bold=[path for s in SUBJECTS for path in bold_files(s)],
             confounds=expand(confounds_path("{subject}", "tsv"), subject=SUBJECTS),
             confounds_json=expand(confounds_path("{subject}", "json"), subject=SUBJECTS),
             truth=f"{config['demo']['root']}/truth/vertex_truth.tsv",
@@ -28,5 +35,6 @@ if "demo" in config:
             pool_size=config["demo"]["pool_size"],
             noise_level=config["demo"]["noise_level"],
             seed=config["demo"]["seed"],
+            volume=SURFACE_SOURCE == "volume",
         script:
             "../workflow/scripts/simulate_demo.py"

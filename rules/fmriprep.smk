@@ -7,7 +7,7 @@ if config.get("fmriprep", {}).get("run", False):
             license=config["fmriprep"]["fs_license"],
             image=fmriprep_image_input(),
         output:
-            bold=[surface_bold_path("{subject}", hemi) for hemi in HEMIS],
+            bold=bold_files("{subject}"),
             confounds=confounds_path("{subject}", "tsv"),
             confounds_json=confounds_path("{subject}", "json"),
         log:

@@ -20,8 +20,13 @@ REDUCED_DEMO = {
     "demo": {"pool_size": 60},
     "dataset": {"subjects": ["01", "02", "03", "04", "05", "06", "07", "08"]},
     "surface": {"decimation": 20},
-    "networks": {"seeds": [0]},
+    "networks": {
+        "types": ["untrained", "scenes", "dutch"],
+        "seeds": [0],
+        "training": {"max_steps": 40, "validation_interval": 20, "checkpoint_interval": 10},
+    },
 }
+REDUCED_DEMO["demo"]["corpus_clips"] = 40
 
 
 def merged(base: dict, overrides: dict) -> dict:

@@ -33,7 +33,7 @@ def test_wrong_config_type_names_the_key(tmp_path):
 
 
 def mous_skeleton(root: Path) -> dict:
-    """Empty files in the MOUS layout of configs/mous.yaml: raw BIDS events, license, weights."""
+    """Empty files in the MOUS layout of configs/mous.yaml: raw BIDS events, license, image."""
     config = yaml.safe_load((REPO / "configs" / "mous.yaml").read_text())
     bids = root / config["dataset"]["bids_dir"]
     for subject in config["dataset"]["subjects"]:
@@ -44,14 +44,6 @@ def mous_skeleton(root: Path) -> dict:
     for path in (config["fmriprep"]["fs_license"], config["fmriprep"]["image"]):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).touch()
-    for network in config["networks"]["types"]:
-        for seed in config["networks"]["seeds"]:
-            weights = root / config["networks"]["checkpoint_pattern"].format(
-                network=network, seed=seed
-            )
-            if network != "untrained":
-                weights.parent.mkdir(parents=True, exist_ok=True)
-                weights.touch()
     return config
 
 
@@ -75,6 +67,9 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
     assert counts["activations"] == n_networks
     assert counts["brain_scores"] == n_subjects * n_networks
     assert counts["group_stats"] == 5
+    assert counts["train_network"] == counts["evaluate_network"] == 4 * 6
+    assert counts["prepare_corpus"] == 4
+    assert counts["network_comparisons"] == 1
     print(f"paper DAG dry-run: {counts['total']} jobs in {elapsed:.1f} s")
 
 
@@ -124,6 +119,44 @@ def test_demo_produces_the_contract_outputs(demo_run):
         assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_demo_trains_and_evaluates_every_network(demo_run):
+    evaluation = pd.read_csv(demo_run / "results" / "networks" / "evaluation.tsv", sep="\t")
+    assert list(evaluation.columns) == ["network", "task", "seed", "split", "metric", "value"]
+    rows = set(zip(evaluation["network"], evaluation["metric"], strict=True))
+    assert rows == {("scenes", "class_error"), ("dutch", "wer"), ("dutch", "cer")}
+    assert (evaluation["split"] == "test").all() and (evaluation["value"] >= 0).all()
+    curve = pd.read_csv(
+        demo_run / "results" / "networks" / "dutch_seed-0" / "metrics.tsv", sep="\t"
+    )
+    assert curve["step"].tolist() == list(range(1, 41))
+    assert curve["validation_metric"].notna().sum() == 2
+    figure = demo_run / "results" / "figures" / "networks_learning-curves.png"
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_network_comparisons_list_every_contrast(demo_run):
+    table = pd.read_csv(demo_run / "results" / "stats" / "network_comparisons.tsv", sep="\t")
+    regions = {"whole brain", "A1", "Belt", "TPJ"}
+    for comparison in ("scenes - untrained", "dutch - untrained", "scenes - dutch"):
+        rows = table[(table["comparison"] == comparison) & (table["feature_set"] == "L5")]
+        assert set(rows["region"]) == regions, comparison
+    layers = table[
+        (table["comparison"] == "dutch - untrained") & (table["region"] == "whole brain")
+    ]
+    assert set(layers["feature_set"]) >= {"layer-conv1", "layer-gru", "layer-fc"}
+    assert table["p"].between(0, 1).all() and (table["n_subjects"] == 8).all()
+    for name in ("map-trained-vs-untrained", "layer-gains", "type-gains", "roi-comparisons"):
+        figure = demo_run / "results" / "figures" / f"networks_{name}.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_retraining_a_network_gives_the_same_weights(demo_run):
+    target = "results/networks/dutch_seed-0/model.pt"
+    before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
+    run_snakemake(["--cores", "2", "--forcerun", "train_network", "--", target], demo_run)
+    assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
+
+
 def test_rerunning_one_rule_gives_the_same_bytes(demo_run):
     target = "results/brainscores/sub-01/sub-01_net-untrained_seed-0_brainscore.npz"
     before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
@@ -136,3 +169,94 @@ def test_report_collects_the_figures(demo_run):
     html = (demo_run / "report.html").read_text(errors="ignore")
     assert "roi_summary.tsv" in html
     assert "net-untrained_map-levels.png" in html
+
+
+# The demo's volumetric variant, reduced to what a CI run affords (about 50 s on 2 cores): two
+# subjects of two 5-sentence blocks, so the run is too short for the cosine regressors.
+VOLUME_DEMO = {
+    "demo": {"pool_size": 10},
+    "dataset": {"subjects": ["01", "02"], "n_blocks": 2},
+    "surface": {"source": "volume", "volume_space": "MNI152NLin2009cAsym", "decimation": 20},
+    "confounds": {"n_cosine": 0},
+    "networks": {"types": ["untrained"], "seeds": [0]},
+    "ridge": {"n_splits": 2},
+}
+
+
+def test_volumetric_demo_runs_to_the_same_roi_table(tmp_path):
+    """MNI NIfTI cleaned in the volume and projected onto fsaverage5 feeds the same brain
+    scores, statistics and ROI table as the surface GIfTI; the planted A1 signal comes back."""
+    import numpy as np
+
+    from audiobrain import surface
+    from audiobrain.io import load_json, load_npz
+
+    config = write_config(tmp_path / "config.yaml", VOLUME_DEMO)
+    start = time.perf_counter()
+    run_snakemake(
+        ["--cores", "2", "--configfile", str(config), "--", "results/stats/roi_summary.tsv"],
+        tmp_path,
+    )
+    print(f"volumetric demo to the ROI table: {time.perf_counter() - start:.0f} s")
+    name = "sub-01_task-auditory_space-fsaverage5_desc-clean_bold"
+    cleaned = load_npz(tmp_path / "results" / "bold" / "sub-01" / f"{name}.npz")
+    meta = load_json(tmp_path / "results" / "bold" / "sub-01" / f"{name}.json")
+    assert meta["source"] == "volume" and meta["projection"]["line_mm"] == 3.0
+    assert cleaned["sampled"].all()
+    group = load_npz(tmp_path / "results" / "stats" / "net-untrained_group.npz")
+    np.testing.assert_array_equal(group["vertices"], surface.decimated_vertices(20))
+    summary = pd.read_csv(tmp_path / "results" / "stats" / "roi_summary.tsv", sep="\t")
+    assert list(summary.columns) == [
+        "contrast", "roi", "mean", "sem", "n_subjects", "statistic", "p", "q",
+    ]  # fmt: skip
+    assert set(summary["roi"]) == {"A1", "Belt", "TPJ"} and (summary["n_subjects"] == 2).all()
+    mel = summary[summary["contrast"] == "untrained: R L0"].set_index("roi")["mean"]
+    assert mel["A1"] > 0.25 and mel["TPJ"] < mel["A1"] / 2  # A1 follows the mel band energies
+
+
+@pytest.mark.parametrize(
+    ("surface", "message"),
+    [
+        ({"source": "volume", "volume_space": "T1w"}, "surface.freesurfer_dir: T1w-space BOLD"),
+        ({"source": "volume"}, "the demo's volumetric BOLD is written in MNI152NLin2009cAsym"),
+    ],
+    ids=["t1w-without-freesurfer", "demo-volume-space"],
+)
+def test_volume_settings_that_cannot_work_stop_before_any_job(tmp_path, surface, message):
+    config = write_config(tmp_path / "config.yaml", {"surface": surface})
+    result = run_snakemake(["-n", "--configfile", str(config)], tmp_path, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+
+
+def test_paper_dag_reads_volumetric_bold_when_configured(tmp_path):
+    """configs/mous.yaml with `surface.source: volume` on existing fMRIPrep derivatives: one
+    clean_bold job per subject, reading the MNI BOLD and its brain mask."""
+    config = mous_skeleton(tmp_path)
+    fmriprep_dir = tmp_path / config["dataset"]["fmriprep_dir"]
+    for subject in config["dataset"]["subjects"]:
+        func = fmriprep_dir / f"sub-{subject}" / "func"
+        func.mkdir(parents=True)
+        stem = f"sub-{subject}_task-auditory"
+        for name in (
+            f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz",
+            f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-brain_mask.nii.gz",
+            f"{stem}_desc-confounds_timeseries.tsv",
+            f"{stem}_desc-confounds_timeseries.json",
+        ):
+            (func / name).touch()
+    overrides = write_config(
+        tmp_path / "volume.yaml",
+        {"fmriprep": {"run": False}, "surface": {"source": "volume"}},
+        base=REPO / "configs" / "mous.yaml",
+    )
+    result = run_snakemake(
+        ["-n", "--quiet", "rules", "--configfile", str(overrides)], tmp_path, check=True
+    )
+    counts = {
+        line.split()[0]: int(line.split()[1])
+        for line in result.stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+    assert counts["clean_bold"] == len(config["dataset"]["subjects"])
+    assert "fmriprep" not in counts

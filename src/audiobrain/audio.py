@@ -32,6 +32,32 @@ def load_audio(path: str | os.PathLike, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarr
     return resampled.astype(np.float32)
 
 
+def load_segment(
+    path: str | os.PathLike, start_s: float, duration_s: float, sr_hz: int = SAMPLE_RATE_HZ
+) -> np.ndarray:
+    """Mono float32 samples of ``[start_s, start_s + duration_s)`` of a file, at ``sr_hz``.
+
+    Only the segment is read, so sentence segments of hour-long recordings load quickly.
+    """
+    try:
+        native_sr_hz = sf.info(path).samplerate
+        start = round(start_s * native_sr_hz)
+        waveform, _ = sf.read(
+            path,
+            start=start,
+            frames=round(duration_s * native_sr_hz),
+            dtype="float32",
+            always_2d=True,
+        )
+    except (sf.LibsndfileError, OSError, RuntimeError) as error:
+        raise InputError(f"{path}: cannot read audio ({error})") from error
+    if waveform.size == 0:
+        raise InputError(f"{path}: no samples in the segment at {start_s} s")
+    mono = librosa.to_mono(waveform.T)
+    resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
+    return resampled.astype(np.float32)
+
+
 def power_spectrogram(waveform: np.ndarray, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Squared-magnitude STFT, ``(n_frames, 160)`` at 100 Hz: the networks' input U."""
     win_length = round(SPECTROGRAM_WINDOW_S * sr_hz)

@@ -67,6 +67,20 @@ def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
             )
 
 
+def save_torch(path: str | os.PathLike, payload) -> None:
+    """``torch.save`` atomically and byte-reproducibly.
+
+    torch names the records inside its zip after the file it writes to; saving to a buffer first
+    keeps that name fixed, so the same tensors give the same bytes whatever the temporary name.
+    """
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+
+
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}

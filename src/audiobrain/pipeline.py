@@ -16,16 +16,21 @@ import numpy as np
 import pandas as pd
 
 from audiobrain import (
+    atlas,
     audio,
+    comparisons,
     confounds,
+    corpora,
     events,
     features,
     networks,
     plots,
+    projection,
     ridge,
     simulate,
     stats,
     surface,
+    training,
 )
 from audiobrain.io import (
     InputError,
@@ -33,6 +38,7 @@ from audiobrain.io import (
     read_gifti_timeseries,
     read_tsv,
     save_arrays,
+    save_torch,
     write_tsv,
 )
 
@@ -87,6 +93,7 @@ def clean_subject_bold(
     decimation: int,
     n_compcor: int,
     n_cosine: int,
+    decimation_method: str = "stride",
 ) -> None:
     """Surface BOLD of both hemispheres -> decimated, de-confounded, block-detrended z-scores."""
     hemispheres = []
@@ -99,24 +106,102 @@ def clean_subject_bold(
             f"{bold_paths}: the hemispheres differ in length ({sorted(n_scans)} scans)"
         )
     bold = np.hstack(hemispheres)
-    sentence_events = events.read_sentence_events(events_path, bold.shape[0], tr_s, trial_type)
+    blocks = scan_blocks(events_path, bold.shape[0], tr_s, trial_type, n_blocks)
+    regressors = confounds.load_paper_confounds(
+        list(bold_paths), n_compcor=n_compcor, n_cosine=n_cosine
+    )
+    vertices = surface.decimated_vertices(decimation, method=decimation_method)
+    cleaned = confounds.clean_bold(bold[:, vertices], regressors.to_numpy(), blocks)
+    log.info("cleaned %d scans x %d vertices with %s", *cleaned.shape, list(regressors.columns))
+    meta = {"tr_s": tr_s, "confounds": list(regressors.columns), "decimation": decimation}
+    if decimation_method != "stride":
+        meta["decimation_method"] = decimation_method
+    save_arrays(
+        output,
+        {"bold": cleaned.astype(np.float32), "vertices": vertices, "blocks": blocks},
+        meta=meta,
+    )
+
+
+def scan_blocks(
+    events_path: PathLike, n_scans: int, tr_s: float, trial_type: str, n_blocks: int
+) -> np.ndarray:
+    """The 5-sentence block of every scan, ``(n_scans,)``, with the block count checked."""
+    sentence_events = events.read_sentence_events(events_path, n_scans, tr_s, trial_type)
     found_blocks = sentence_events["block"].nunique()
     if found_blocks != n_blocks:
         raise InputError(
             f"{events_path}: column 'block' has {found_blocks} blocks, config dataset.n_blocks "
             f"says {n_blocks}"
         )
-    blocks = events.tr_blocks(sentence_events, bold.shape[0], tr_s)
-    regressors = confounds.load_paper_confounds(
-        list(bold_paths), n_compcor=n_compcor, n_cosine=n_cosine
-    )
-    vertices = surface.decimated_vertices(decimation)
-    cleaned = confounds.clean_bold(bold[:, vertices], regressors.to_numpy(), blocks)
-    log.info("cleaned %d scans x %d vertices with %s", *cleaned.shape, list(regressors.columns))
+    return events.tr_blocks(sentence_events, n_scans, tr_s)
+
+
+def clean_subject_volume(
+    bold_path: PathLike,
+    mask_path: PathLike,
+    events_path: PathLike,
+    output: PathLike,
+    *,
+    tr_s: float,
+    trial_type: str,
+    n_blocks: int,
+    decimation: int,
+    n_compcor: int,
+    n_cosine: int,
+    volume_space: str,
+    freesurfer_subject_dir: PathLike | None = None,
+    decimation_method: str = "stride",
+    line_mm: float = projection.LINE_MM,
+    n_samples: int = projection.LINE_SAMPLES,
+) -> None:
+    """Volumetric BOLD -> cleaned in the volume, projected, decimated, block-detrended z-scores.
+
+    Section 2.2 in order: the 18 confounds are regressed out of every brain-mask voxel of
+    fMRIPrep's ``desc-preproc_bold``; the result is projected onto fsaverage5 along a
+    ``line_mm`` line around the mid-thickness (:mod:`audiobrain.projection`; the subject's
+    FreeSurfer surfaces for ``T1w`` BOLD, the template's for MNI), decimated, then every block is
+    detrended and every vertex z-scored by :func:`audiobrain.confounds.clean_bold`, whose
+    confound regression repeats the volume's and so changes nothing (projection is linear), and
+    keeps one code path for both sources. Vertices with no sample in the brain mask (outside
+    the field of view) are constant zeros, so they score 0; ``sampled`` lists which are not.
+    """
+    meshes = projection.meshes_for(volume_space, freesurfer_subject_dir)
+    bold, mask = projection.load_bold_volume(bold_path, mask_path)
+    confounds.check_repetition_time(bold_path, None, tr_s)
+    n_scans = bold.shape[3]
+    blocks = scan_blocks(events_path, n_scans, tr_s, trial_type, n_blocks)
+    regressors = confounds.load_paper_confounds(bold_path, n_compcor=n_compcor, n_cosine=n_cosine)
+    cleaned_volume = projection.clean_volume(bold, mask, regressors.to_numpy())
+    projected = projection.project_to_surface(cleaned_volume, meshes, mask, line_mm, n_samples)
+    sampled = projection.sampled_vertices(projected, str(bold_path))
+    vertices = surface.decimated_vertices(decimation, method=decimation_method)
+    decimated = np.where(sampled[vertices], projected[:, vertices], 0.0)
+    cleaned = confounds.clean_bold(decimated, regressors.to_numpy(), blocks)
+    log.info(
+        "cleaned %d voxels, projected onto %d of %d vertices (%s), kept %d; confounds %s",
+        int(np.asarray(mask.dataobj).astype(bool).sum()), int(sampled.sum()), sampled.size,
+        meshes["L"].source, vertices.size, list(regressors.columns),
+    )  # fmt: skip
     save_arrays(
         output,
-        {"bold": cleaned.astype(np.float32), "vertices": vertices, "blocks": blocks},
-        meta={"tr_s": tr_s, "confounds": list(regressors.columns), "decimation": decimation},
+        {
+            "bold": cleaned.astype(np.float32),
+            "vertices": vertices,
+            "blocks": blocks,
+            "sampled": sampled[vertices],
+        },
+        meta={
+            "tr_s": tr_s,
+            "confounds": list(regressors.columns),
+            "decimation": decimation,
+            "decimation_method": decimation_method,
+            "source": "volume",
+            "volume_space": volume_space,
+            "meshes": meshes["L"].source,
+            "projection": {"kind": "line", "line_mm": line_mm, "n_samples": n_samples},
+            "n_unsampled_vertices": int((~sampled[vertices]).sum()),
+        },
     )
 
 
@@ -175,10 +260,14 @@ def load_network(
     *,
     conv_channels: Sequence[int],
     gru_hidden: int,
-    untrained_outputs: int,
+    untrained_outputs: int = networks.VOCABULARY_SIZES["dutch"],
     checkpoint: PathLike | None = None,
 ):
-    """The untrained network of a seed, or a trained one with its checkpoint's weights."""
+    """The untrained network of a seed, or a trained one with its checkpoint's weights.
+
+    A checkpoint whose weights do not fit the configured architecture (other widths, another
+    task's output size) stops with both shapes named, rather than loading partially.
+    """
     import torch
 
     n_outputs = untrained_outputs if network == "untrained" else networks.ctc_output_size(network)
@@ -186,9 +275,23 @@ def load_network(
     if checkpoint is not None:
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError) as error:
+        except (OSError, RuntimeError, EOFError) as error:
             raise InputError(f"{checkpoint}: cannot load network weights ({error})") from error
-        model.load_state_dict(state.get("model", state))
+        weights = state.get("model", state)
+        expected = model.state_dict()
+        mismatched = [
+            f"{name}: checkpoint {tuple(weights[name].shape)}, expected {tuple(value.shape)}"
+            for name, value in expected.items()
+            if name in weights and weights[name].shape != value.shape
+        ]
+        missing = sorted(set(expected) - set(weights))
+        if mismatched or missing:
+            raise InputError(
+                f"{checkpoint}: weights of a different architecture than config networks "
+                f"(conv_channels {list(conv_channels)}, gru_hidden {gru_hidden}, {n_outputs} "
+                f"outputs for {network!r}): {'; '.join(mismatched[:3] + missing[:3])}"
+            )
+        model.load_state_dict(weights)
     return model
 
 
@@ -301,6 +404,28 @@ def subject_brain_scores(
 # --- statistics and figures ----------------------------------------------------------------------
 
 
+def seed_averaged_scores(
+    score_paths: Sequence[PathLike], n_subjects: int, n_seeds: int
+) -> dict[str, np.ndarray]:
+    """``{feature set: (n_subjects, n_vertices)}`` brain scores, averaged over seeds (section 2.4).
+
+    ``score_paths`` lists subjects in the outer order and seeds in the inner one (``expand``).
+    """
+    loaded = [load_npz(path) for path in score_paths]
+    if len(loaded) != n_subjects * n_seeds:
+        raise InputError(
+            f"expected {n_subjects} subjects x {n_seeds} seeds brain-score files, "
+            f"found {len(loaded)}"
+        )
+    names = [str(n) for n in loaded[0]["feature_sets"]]
+    for path, data in zip(score_paths, loaded, strict=True):
+        if [str(n) for n in data["feature_sets"]] != names:
+            raise InputError(f"{path}: feature sets differ from {score_paths[0]}")
+    r = np.stack([d["r"] for d in loaded]).reshape(n_subjects, n_seeds, len(names), -1)
+    per_subject = r.mean(axis=1)
+    return {name: per_subject[:, i] for i, name in enumerate(names)}
+
+
 def group_statistics(
     score_paths: Sequence[PathLike],
     bold_path: PathLike,
@@ -316,14 +441,7 @@ def group_statistics(
 
     ``score_paths`` lists subjects in the outer order and seeds in the inner one (``expand``).
     """
-    loaded = [load_npz(path) for path in score_paths]
-    names = [str(n) for n in loaded[0]["feature_sets"]]
-    for path, data in zip(score_paths, loaded, strict=True):
-        if [str(n) for n in data["feature_sets"]] != names:
-            raise InputError(f"{path}: feature sets differ from {score_paths[0]}")
-    r = np.stack([d["r"] for d in loaded]).reshape(n_subjects, n_seeds, len(names), -1)
-    per_subject = r.mean(axis=1)
-    maps = stats.contrast_maps({name: per_subject[:, i] for i, name in enumerate(names)})
+    maps = stats.contrast_maps(seed_averaged_scores(score_paths, n_subjects, n_seeds))
     vertices = load_npz(bold_path)["vertices"]
     contrasts = list(maps)
     tests = {c: stats.group_test(maps[c], q=q, alternative=alternative) for c in contrasts}
@@ -353,16 +471,26 @@ def roi_summary_table(
     *,
     networks_: Sequence[str],
     annotation: PathLike | None,
-    rois: Mapping[str, Sequence[str]],
+    rois: Mapping[str, Sequence[str] | Mapping],
     q: float,
     alternative: str,
+    atlases: Mapping[str, Mapping[str, str]] | None = None,
+    line_mm: float = projection.LINE_MM,
+    n_samples: int = projection.LINE_SAMPLES,
 ) -> None:
-    """``results/stats/roi_summary.tsv``: every network's contrasts averaged within each ROI."""
-    annotation = annotation or surface.nilearn_desikan_annotation()
+    """``results/stats/roi_summary.tsv``: every network's contrasts averaged within each ROI.
+
+    ROIs come from config ``rois`` (:mod:`audiobrain.atlas`): ``annotation`` is the default
+    atlas (nilearn's Desikan-Killiany when None), ``atlases`` the named ones, ``rois`` the
+    definitions; ``line_mm`` and ``n_samples`` sample volumetric label images as the BOLD is.
+    """
+    definitions = atlas.roi_definitions(rois)
+    loaded = atlas.load_atlases(definitions, annotation, atlases, line_mm, n_samples)
     tables = []
     for network, path in zip(networks_, group_paths, strict=True):
         group = load_npz(path)
-        masks = surface.roi_masks(annotation, group["vertices"], rois)
+        masks = atlas.roi_masks(loaded, definitions, group["vertices"])
+        log.info("%s: ROI sizes %s", path, {roi: int(m.sum()) for roi, m in masks.items()})
         maps = {str(c): m for c, m in zip(group["contrasts"], group["subject_maps"], strict=True)}
         table = stats.roi_summary(maps, masks, q=q, alternative=alternative)
         table["contrast"] = network + ": " + table["contrast"]
@@ -391,3 +519,190 @@ def network_figures(
     plots.contrast_maps_figure(group, contrasts, stats.GAIN_CONTRASTS, gains_output, network)
     plots.roi_bars(summary, stats.LEVEL_CONTRASTS, bars_output, f"{network}: brain score by ROI")
     plots.level_profile(group, contrasts, profile_output, f"{network}: mean brain score by level")
+
+
+# --- network training and comparisons (section 2.4, Figure 3) ----------------------------------
+
+
+def make_demo_corpus(folder: PathLike, *, task: str, n_clips: int, seed: int, max_words: int):
+    """A small corpus for ``task`` synthesised offline (see :mod:`audiobrain.corpora`)."""
+    corpora.generate_demo_corpus(task, folder, n_clips=n_clips, seed=seed, max_words=max_words)
+
+
+def prepare_training_corpus(root: PathLike, output: PathLike, *, task: str, **settings) -> None:
+    """The manifest of one task's corpus; ``settings`` go to :func:`corpora.prepare_corpus`."""
+    corpora.prepare_corpus(task, root=root, output=output, **settings)
+
+
+def _model_file(state_dict: Mapping, network: str, seed: int, architecture: Mapping, state):
+    return {
+        "model": {name: tensor.cpu() for name, tensor in state_dict.items()},
+        "task": network,
+        "seed": seed,
+        "architecture": dict(architecture),
+        "best_step": state.best_step,
+        "best_validation_metric": state.best_metric,
+    }
+
+
+def train_network(
+    manifest: PathLike,
+    model_output: PathLike,
+    metrics_output: PathLike,
+    *,
+    network: str,
+    seed: int,
+    checkpoint: PathLike,
+    conv_channels: Sequence[int],
+    gru_hidden: int,
+    training_settings: Mapping,
+    threads: int = 1,
+    device: str = "auto",
+) -> None:
+    """Train one network (a type and a seed) with CTC; keep the best weights on validation.
+
+    Resumes from ``checkpoint`` when it holds a checkpoint of this run; removes it once the
+    outputs are written.
+    """
+    import torch
+
+    torch.set_num_threads(threads)
+    settings = dict(training_settings)
+    max_duration_s = settings.pop("max_duration_s", None)
+    settings = training.TrainingSettings(
+        **{**settings, "noise_level_db": tuple(settings.get("noise_level_db", (-90.0, -60.0)))}
+    )
+    corpus = training.read_corpus(manifest, network, max_duration_s)
+    architecture = {"conv_channels": list(conv_channels), "gru_hidden": gru_hidden}
+    model = networks.build_untrained(
+        seed, networks.ctc_output_size(network), tuple(conv_channels), gru_hidden
+    ).to(training.resolve_device(device))
+    log.info("%s seed %d: %d parameters", network, seed, networks.count_parameters(model))
+    state = training.train(model, corpus, settings, seed=seed, checkpoint=checkpoint)
+    log.info("best validation %s %.4f at step %d", corpus.task, state.best_metric, state.best_step)
+    save_torch(model_output, _model_file(state.best_model, network, seed, architecture, state))
+    write_tsv(training.metrics_table(state), metrics_output)
+    Path(checkpoint).unlink(missing_ok=True)
+
+
+def evaluate_network(
+    model_path: PathLike,
+    manifest: PathLike,
+    output: PathLike,
+    *,
+    network: str,
+    seed: int,
+    conv_channels: Sequence[int],
+    gru_hidden: int,
+    threads: int = 1,
+) -> None:
+    """Test-split error of a trained network: WER and CER (speech), class error (scenes)."""
+    import torch
+
+    torch.set_num_threads(threads)
+    model = load_network(
+        network, seed, checkpoint=model_path, conv_channels=conv_channels, gru_hidden=gru_hidden
+    )
+    corpus = training.read_corpus(manifest, network)
+    metrics = training.evaluate(model, corpus, "test")
+    table = pd.DataFrame(
+        {
+            "network": network,
+            "task": training.task_description(network),
+            "seed": seed,
+            "split": "test",
+            "metric": list(metrics),
+            "value": list(metrics.values()),
+        }
+    )
+    log.info("%s seed %d: %s", network, seed, metrics)
+    write_tsv(table, output)
+
+
+def evaluation_table(paths: Sequence[PathLike], output: PathLike) -> None:
+    """``results/networks/evaluation.tsv``: one row per network and metric."""
+    write_tsv(pd.concat([read_tsv(p) for p in paths], ignore_index=True), output)
+
+
+def learning_curves_figure(
+    metrics_paths: Sequence[PathLike], labels: Sequence[str], output: PathLike
+) -> None:
+    """Training loss and validation metric of every network, one panel per network type."""
+    curves = {label: read_tsv(path) for label, path in zip(labels, metrics_paths, strict=True)}
+    plots.learning_curves(curves, output)
+
+
+def roi_masks_for(vertices: np.ndarray, **roi_settings) -> dict[str, np.ndarray]:
+    """The configured ROIs on ``vertices`` (config ``rois``; see :mod:`audiobrain.atlas`)."""
+    definitions = atlas.roi_definitions(roi_settings["rois"])
+    loaded = atlas.load_atlases(
+        definitions,
+        roi_settings["annotation"],
+        roi_settings.get("atlases"),
+        roi_settings.get("line_mm", projection.LINE_MM),
+        roi_settings.get("n_samples", projection.LINE_SAMPLES),
+    )
+    return atlas.roi_masks(loaded, definitions, vertices)
+
+
+def network_comparisons(
+    score_paths: Mapping[str, Sequence[PathLike]],
+    bold_path: PathLike,
+    table_output: PathLike,
+    maps_output: PathLike,
+    *,
+    n_subjects: int,
+    n_seeds: int,
+    q: float,
+    alternative: str,
+    roi_settings: Mapping,
+) -> None:
+    """Figure 3's statistics: every trained type vs untrained and the types against each other.
+
+    ``score_paths`` maps each network type to its brain-score files (subjects outer, seeds
+    inner). Writes the comparison table and the voxelwise training-effect maps (Fig. 3A).
+    """
+    scores = {
+        network: seed_averaged_scores(paths, n_subjects, n_seeds)
+        for network, paths in score_paths.items()
+    }
+    vertices = load_npz(bold_path)["vertices"]
+    masks = roi_masks_for(vertices, **roi_settings)
+    any_scores = next(iter(scores.values()))
+    layer_sets = [name for name in any_scores if name.startswith("layer-")]
+    table = comparisons.comparison_table(
+        scores, masks, layer_sets=layer_sets, alternative=alternative, q=q
+    )
+    write_tsv(table, table_output)
+    maps = comparisons.training_effect_maps(scores, alternative=alternative, q=q)
+    names = list(maps)
+    save_arrays(
+        maps_output,
+        {
+            "contrasts": np.asarray(names),
+            **{
+                column: np.stack([maps[n][column].to_numpy() for n in names])
+                for column in ("mean", "statistic", "p", "q", "significant")
+            },
+            "vertices": vertices,
+        },
+        meta={"q": q, "alternative": alternative, "n_subjects": n_subjects, "n_seeds": n_seeds},
+    )
+
+
+def network_comparison_figures(
+    table_path: PathLike,
+    maps_path: PathLike,
+    *,
+    maps_output: PathLike,
+    layers_output: PathLike,
+    types_output: PathLike,
+    rois_output: PathLike,
+) -> None:
+    """Figure 3 analogues: training-effect maps, per-layer gains, gains by type, ROI contrasts."""
+    table = read_tsv(table_path)
+    maps = load_npz(maps_path)
+    plots.training_effect_maps(maps, maps_output)
+    plots.comparison_bars(table, "layers", layers_output)
+    plots.comparison_bars(table, "types", types_output)
+    plots.comparison_bars(table, "rois", rois_output)

@@ -259,7 +259,11 @@ ROI_BARS_COLUMNS = ("contrast", "roi", "mean", "sem", "q")
 
 
 def roi_bars(
-    summary: pd.DataFrame, contrasts: Sequence[str], path: str | os.PathLike, title: str
+    summary: pd.DataFrame,
+    contrasts: Sequence[str],
+    path: str | os.PathLike,
+    title: str,
+    ylabel: str = "brain score (r), mean ± SEM",
 ) -> None:
     """Mean across subjects (bars) and SEM (error bars) per ROI and contrast; stars from ``q``.
 
@@ -295,7 +299,7 @@ def roi_bars(
             )
     ax.set_xticks(np.arange(len(rois)), rois)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.set_ylabel("brain score (r), mean ± SEM")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_title(title)
     fig.tight_layout()
@@ -354,5 +358,68 @@ def level_profile(
     ax.set_xlabel("cumulative level (L0 = mel filterbank)")
     ax.set_ylabel("mean brain score (r)")
     ax.set_title(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- networks (Figure 3)
+# Which rows of a comparison table each Figure 3 panel shows: (feature sets, regions, between
+# trained and untrained or between trained types), and the column that spreads along x.
+_COMPARISON_PANELS = {
+    "types": ("L5", "whole brain", True, "region"),  # Fig. 3C
+    "layers": ("layer-", "whole brain", True, "feature_set"),  # Fig. 3B
+    "rois": ("L5", None, False, "region"),  # Fig. 3D (and the whole-brain mean beside it)
+}
+
+
+def comparison_bars(table: pd.DataFrame, panel: str, path: str | os.PathLike) -> None:
+    """One Figure 3 panel from :func:`audiobrain.comparisons.comparison_table`'s rows."""
+    feature_set, region, versus_untrained, x_column = _COMPARISON_PANELS[panel]
+    rows = table[table["feature_set"].str.startswith(feature_set)]
+    if region is not None:
+        rows = rows[rows["region"] == region]
+    rows = rows[rows["comparison"].str.endswith(" - untrained") == versus_untrained]
+    if rows.empty:  # e.g. a single trained type: nothing to compare between types
+        fig = Figure(figsize=(5, 1.5))
+        fig.text(0.5, 0.5, f"no {panel} comparison: it needs more network types", ha="center")
+        save_figure(fig, path)
+        return
+    summary = rows.rename(columns={"comparison": "contrast", x_column: "roi"})
+    title = {
+        "types": "gain of training over the untrained network (all levels)",
+        "layers": "gain of training over the untrained network, per layer",
+        "rois": "between trained types, by region (all levels)",
+    }[panel]
+    roi_bars(
+        summary,
+        list(dict.fromkeys(summary["contrast"])),
+        path,
+        title,
+        ylabel="difference in brain score (r), mean ± SEM",
+    )
+
+
+def training_effect_maps(maps: Mapping[str, np.ndarray], path: str | os.PathLike) -> None:
+    """Figure 3A for every trained type: voxelwise gain over untrained, FDR-significant only."""
+    contrasts = [str(c) for c in maps["contrasts"]]
+    if not contrasts:
+        raise InputError("training-effect maps: no trained network type to compare")
+    contrast_maps_figure(maps, contrasts, contrasts, path, "trained minus untrained (all levels)")
+
+
+def learning_curves(curves: Mapping[str, pd.DataFrame], path: str | os.PathLike) -> None:
+    """Training loss (per step) and validation metric of each network; one row per network."""
+    fig = Figure(figsize=(8, 2.2 * len(curves)))
+    axes = fig.subplots(len(curves), 2, squeeze=False)
+    for (label, curve), (loss_ax, metric_ax) in zip(curves.items(), axes, strict=True):
+        loss_ax.plot(curve["step"], curve["loss"], linewidth=0.6)
+        loss_ax.set_ylabel("CTC loss")
+        loss_ax.set_title(label, fontsize=9, loc="left")
+        validated = curve.dropna(subset=["validation_metric"])
+        metric_ax.plot(validated["step"], validated["validation_metric"], marker="o")
+        metric_ax.set_ylabel("validation error")
+        metric_ax.set_ylim(bottom=0)
+    for ax in axes[-1]:
+        ax.set_xlabel("step")
     fig.tight_layout()
     save_figure(fig, path)

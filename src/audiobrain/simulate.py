@@ -557,7 +557,8 @@ def _variance_spectrum(n_components: int, rng: np.random.Generator) -> np.ndarra
 
 @dataclass(frozen=True)
 class VertexTruth:
-    """Per vertex of both fsaverage5 hemispheres (left first): ROI, signal kind, loadings."""
+    """Per vertex of both fsaverage5 hemispheres (left first), or per voxel of the volumetric
+    demo (:mod:`audiobrain.simulate_volume`): ROI, signal kind, loadings."""
 
     roi: np.ndarray  # (n_vertices,) "A1", "Belt", "TPJ" or "none"
     label: np.ndarray  # (n_vertices,) Desikan-Killiany label name
@@ -575,23 +576,35 @@ class VertexTruth:
 def plant_truth(seed: int, planted: Mapping[str, Planted] = PLANTED) -> VertexTruth:
     """Choose which vertices carry which signal, and their feature loadings.
 
-    Acoustic loadings are positive (louder sound, more BOLD); deep loadings are signed, since the
-    deep features are zero-mean residuals (a vertex prefers some of them over others).
+    Vertices take their Desikan-Killiany label from the fsaverage5 annotation that nilearn ships
+    (left hemisphere, mirrored onto the right); see :func:`truth_from_labels`.
     """
     n_per_hemi = surface.FSAVERAGE5_VERTICES_PER_HEMI
-    n_vertices = 2 * n_per_hemi
-    annotation = surface.nilearn_desikan_annotation()
-    labels, names = surface.read_annotation(annotation, n_per_hemi)
-    vertices = np.arange(n_vertices)
-    masks = surface.roi_masks(
-        annotation, vertices, {roi: surface.DEFAULT_ROIS[roi] for roi in planted}
-    )
+    labels, names = surface.read_annotation(surface.nilearn_desikan_annotation(), n_per_hemi)
+    label_names = np.array(names, dtype=object)[
+        np.concatenate([labels, surface.mirrored_labels(labels)])
+    ]
+    return truth_from_labels(label_names.astype(str), seed, planted)
+
+
+def truth_from_labels(
+    label_names: np.ndarray, seed: int, planted: Mapping[str, Planted] = PLANTED
+) -> VertexTruth:
+    """Signal kind, amplitude and loadings of units (vertices or voxels) from their labels.
+
+    The units of a planted ROI are those whose Desikan-Killiany label is one of
+    ``surface.DEFAULT_ROIS[roi]``. Acoustic loadings are positive (louder sound, more BOLD);
+    deep loadings are signed, since the deep features are zero-mean residuals (a unit prefers
+    some of them over others).
+    """
+    n_units = label_names.size
+    masks = {name: np.isin(label_names, surface.DEFAULT_ROIS[name]) for name in planted}
     rng = _rng(seed, "loadings")
-    roi = np.full(n_vertices, "none", dtype=object)
-    kind = np.full(n_vertices, "null", dtype=object)
-    amplitude, share = np.zeros(n_vertices), np.zeros(n_vertices)
-    acoustic_weights = np.zeros((n_vertices, N_ACOUSTIC_BANDS))
-    deep_weights = np.zeros((n_vertices, N_DEEP_FEATURES))
+    roi = np.full(n_units, "none", dtype=object)
+    kind = np.full(n_units, "null", dtype=object)
+    amplitude, share = np.zeros(n_units), np.zeros(n_units)
+    acoustic_weights = np.zeros((n_units, N_ACOUSTIC_BANDS))
+    deep_weights = np.zeros((n_units, N_DEEP_FEATURES))
     for name, spec in planted.items():
         where = np.flatnonzero(masks[name])
         roi[where], kind[where], share[where] = name, spec.kind, spec.acoustic_share
@@ -600,11 +613,8 @@ def plant_truth(seed: int, planted: Mapping[str, Planted] = PLANTED) -> VertexTr
             acoustic_weights[where] = rng.uniform(0.2, 1.0, (where.size, N_ACOUSTIC_BANDS))
         if spec.acoustic_share < 1:
             deep_weights[where] = rng.normal(size=(where.size, N_DEEP_FEATURES))
-    label_names = np.array(names, dtype=object)[
-        np.concatenate([labels, surface.mirrored_labels(labels)])
-    ]
     return VertexTruth(
-        roi.astype(str), label_names.astype(str), kind.astype(str), amplitude, share,
+        roi.astype(str), np.asarray(label_names, dtype=str), kind.astype(str), amplitude, share,
         acoustic_weights, deep_weights,
     )  # fmt: skip
 
@@ -699,11 +709,16 @@ def simulate_demo(
     seed: int = 0,
     task: str = "auditory",
     n_compcor: int = 10,
+    volume: bool = False,
 ) -> dict:
     """Write the demo's BIDS folder, fMRIPrep derivatives and planted truth under ``root``.
 
     Every subject hears ``n_blocks * sentences_per_block`` sentences drawn from a pool of
     ``pool_size`` (MOUS: 60 of 360, section 2.1). Same arguments, same bytes.
+
+    ``volume=True`` writes the volumetric variant instead of the surface BOLD: an MNI-space
+    ``desc-preproc_bold`` NIfTI per subject with its brain mask, the signal planted in known
+    voxels (:mod:`audiobrain.simulate_volume`); everything else is the same.
 
     Returns
     -------
@@ -717,7 +732,8 @@ def simulate_demo(
     stimuli = write_stimuli(layout.stimuli, dutch_sentences(pool_size, seed))
     wavs = {stim_id: layout.stimuli / f"{stim_id}.wav" for stim_id in stimuli["stim_id"]}
     features = stimulus_features(wavs, seed)
-    truth = plant_truth(seed)
+    variant = _volume_variant(seed) if volume else None
+    truth = plant_truth(seed) if variant is None else variant.truth
     _write_dataset_descriptions(layout, subjects)
     durations = dict(zip(stimuli["stim_id"], stimuli["duration"], strict=True))
     n_scans, n_cosines = {}, {}
@@ -725,7 +741,7 @@ def simulate_demo(
         logger.info("simulating sub-%s", subject)
         n_scans[subject] = _simulate_subject(
             layout, subject, index, durations, features, truth,
-            n_sentences, sentences_per_block, tr_s, noise_level, seed, n_compcor,
+            n_sentences, sentences_per_block, tr_s, noise_level, seed, n_compcor, variant,
         )  # fmt: skip
         n_cosines[subject] = n_fmriprep_cosines(n_scans[subject], tr_s)
     parameters = dict(
@@ -733,7 +749,10 @@ def simulate_demo(
         sentences_per_block=sentences_per_block, tr_s=tr_s, noise_level=noise_level, seed=seed,
         task=task, n_compcor=n_compcor,
     )  # fmt: skip
-    _write_truth(layout, truth, features, parameters, n_scans)
+    if variant is None:
+        _write_truth(layout, truth, features, parameters, n_scans)
+    else:
+        variant.write_truth(layout, features, {**parameters, "volume": True}, n_scans)
     return {
         "root": layout.root,
         "bids": layout.bids,
@@ -744,6 +763,13 @@ def simulate_demo(
         "n_scans": n_scans,
         "n_cosines": n_cosines,
     }
+
+
+def _volume_variant(seed: int):
+    """The volumetric demo (grid, brain mask, voxel truth); that module builds on this one."""
+    from audiobrain.simulate_volume import DemoVolume
+
+    return DemoVolume.from_seed(seed)
 
 
 def _check_parameters(n_subjects, pool_size, n_sentences, tr_s, noise_level, n_compcor, task):
@@ -779,8 +805,12 @@ def _simulate_subject(
     noise_level: float,
     seed: int,
     n_compcor: int,
+    variant=None,
 ) -> int:
-    """Write one subject's events, surface BOLD, confounds and truth regressors; ``n_scans``."""
+    """Write one subject's events, BOLD, confounds and truth regressors; ``n_scans``.
+
+    The BOLD is surface GIfTI, or the volumetric NIfTI of ``variant`` (a ``DemoVolume``).
+    """
     design_rng = _rng(seed, "design", index)
     stim_ids = list(design_rng.choice(sorted(durations), size=n_sentences, replace=False))
     events, n_scans = design_events(stim_ids, durations, sentences_per_block, tr_s, design_rng)
@@ -791,11 +821,14 @@ def _simulate_subject(
 
     write_tsv(events, layout.events(subject))
     save_json(layout.bold_sidecar(subject), {"RepetitionTime": tr_s, "TaskName": layout.task})
-    n_per_hemi = surface.FSAVERAGE5_VERTICES_PER_HEMI
-    for offset, hemi in zip((0, n_per_hemi), surface.HEMISPHERES, strict=True):
-        write_gifti_timeseries(
-            layout.surface_bold(subject, hemi), bold[:, offset : offset + n_per_hemi], tr_s
-        )
+    if variant is None:
+        n_per_hemi = surface.FSAVERAGE5_VERTICES_PER_HEMI
+        for offset, hemi in zip((0, n_per_hemi), surface.HEMISPHERES, strict=True):
+            write_gifti_timeseries(
+                layout.surface_bold(subject, hemi), bold[:, offset : offset + n_per_hemi], tr_s
+            )
+    else:
+        variant.write_bold(layout, subject, bold, tr_s)
     write_tsv(confounds_table(sources, bold), layout.confounds(subject, "tsv"))
     save_json(
         layout.confounds(subject, "json"),

@@ -1,4 +1,4 @@
-"""Rule simulate_demo: the embedded demo dataset with its planted truth."""
+"""Rule simulate_demo: the embedded demo dataset (surface or volumetric) with its planted truth."""
 
 from audiobrain.pipeline import generate_demo, logging_to
 

@@ -1,0 +1,6 @@
+"""Rule evaluation_table: every trained network's test metrics in one table."""
+
+from audiobrain.pipeline import evaluation_table, logging_to
+
+with logging_to(snakemake.log[0]):
+    evaluation_table(snakemake.input.evaluations, snakemake.output.table)

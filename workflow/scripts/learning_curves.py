@@ -1,0 +1,8 @@
+"""Rule learning_curves: training loss and validation error of every network."""
+
+from audiobrain.pipeline import learning_curves_figure, logging_to
+
+with logging_to(snakemake.log[0]):
+    learning_curves_figure(
+        snakemake.input.metrics, snakemake.params.labels, snakemake.output.figure
+    )
