@@ -1,5 +1,7 @@
-# audiobrain: brain scores of speech networks (Millet & King 2021) on the embedded demo or MOUS.
-# `snakemake --cores 2` runs the demo in config.yaml; `--configfile configs/mous.yaml` the paper.
+# audiobrain: brain scores of speech networks (Millet & King 2021) and coarse-to-fine audio
+# reconstruction from fMRI (C2F-LDM), on the embedded demos or the papers' data.
+# `snakemake --cores 2` runs the demos in config.yaml; `--configfile configs/mous.yaml` or
+# `--configfile config.yaml configs/c2f-ldm.yaml` the papers.
 import os
 import sys
 
@@ -31,6 +33,7 @@ include: "rules/features.smk"
 include: "rules/brainscores.smk"
 include: "rules/networks.smk"
 include: "rules/stats.smk"
+include: "rules/recon.smk"
 
 
 report: "report/workflow.rst"

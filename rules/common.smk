@@ -26,6 +26,7 @@ wildcard_constraints:
     network="|".join(["untrained", "scenes", "dutch", "english", "bengali"]),
     seed=r"\d+",
     hemi="L|R",
+    dataset="[A-Za-z0-9]+",
 
 
 def events_path(subject):
@@ -169,7 +170,7 @@ def final_outputs():
             f"results/stats/net-{network}_voxels.tsv",
         ]
         outputs += figure_paths(network)
-    return outputs + network_outputs()
+    return outputs + network_outputs() + recon_outputs()
 
 
 def fmriprep_shell_command(subject, threads, mem_mb):
@@ -309,4 +310,163 @@ def network_outputs():
             "results/stats/network_comparisons.tsv",
             "results/figures/networks_map-trained-vs-untrained.png",
         ]
+    return outputs
+
+
+# --- reconstruction (c2f-ldm paper): datasets, features, decoders, metrics ---------------------
+RECON = config.get("recon", {"datasets": []})
+RECON_DATASETS = RECON["datasets"]
+RECON_MODELS = RECON.get("models", {})
+_unknown_recon = [
+    name for name in RECON_DATASETS if name not in RECON.get("sources", {})
+]
+if _unknown_recon:
+    raise ValueError(
+        f"config recon.datasets: {_unknown_recon} have no entry under recon.sources "
+        "(each needs source and subjects; see configs/c2f-ldm.yaml)"
+    )
+RECON_DEMO_DATASETS = [
+    d for d in RECON_DATASETS if RECON["sources"][d]["source"] == "demo"
+]
+RECON_REAL_DATASETS = [d for d in RECON_DATASETS if d not in RECON_DEMO_DATASETS]
+_NO_MATCH = "(?!x)x"
+RECON_DEMO_PATTERN = "|".join(RECON_DEMO_DATASETS) or _NO_MATCH
+RECON_REAL_PATTERN = "|".join(RECON_REAL_DATASETS) or _NO_MATCH
+RECON_DEMO_MODELS = RECON.get("demo_models", {}).get("root", "data/recon_demo/models")
+
+
+RECON_METHODS = ["lir", "mlp", "bilstm", "transformer", "fine", "c2f"]
+
+
+def recon_dataset(dataset):
+    return RECON["sources"][dataset]
+
+
+def recon_path(dataset, *parts):
+    return os.path.join("results", "recon", dataset, *parts)
+
+
+def recon_fmri_path(dataset, subject):
+    return recon_path(dataset, f"sub-{subject}_fmri.npz")
+
+
+def recon_fmri_paths(dataset):
+    return [recon_fmri_path(dataset, s) for s in recon_dataset(dataset)["subjects"]]
+
+
+def recon_subject_path(dataset, subject, kind, name):
+    return recon_path(dataset, kind, f"sub-{subject}", name)
+
+
+def recon_subject_paths(dataset, kind, name):
+    subjects = recon_dataset(dataset)["subjects"]
+    return [recon_subject_path(dataset, subject, kind, name) for subject in subjects]
+
+
+def recon_first_subject_path(dataset, kind, name):
+    return recon_subject_paths(dataset, kind, name)[0]
+
+
+def recon_resume_path(wildcards, name):
+    """Not a rule output, so Snakemake keeps it when a killed training job is retried."""
+    return recon_path(
+        wildcards.dataset, "resume", f"sub-{wildcards.subject}", f"{name}.pt"
+    )
+
+
+def recon_dataset_inputs(dataset):
+    """The local copy of a real dataset: its root (and GTZAN's for Brain2Music), which must exist."""
+    settings = recon_dataset(dataset)
+    keys = [
+        key
+        for key in ("root", "gtzan_root", "audio_dir", "voxel_masks")
+        if key in settings
+    ]
+    return [settings[key] for key in keys]
+
+
+def recon_prediction_paths(wildcards):
+    """A subject's test predictions of each reconstruction method, by method key."""
+    paths = {}
+    for method in RECON_METHODS:
+        name = (
+            f"acoustic-{method}.npz"
+            if method in ("c2f", "fine")
+            else f"direct-{method}.npz"
+        )
+        paths[method] = recon_subject_path(
+            wildcards.dataset, wildcards.subject, "predictions", name
+        )
+    return paths
+
+
+def recon_reconstruction_inputs(wildcards):
+    return {
+        **recon_prediction_paths(wildcards),
+        "table": recon_path(wildcards.dataset, "stimuli.tsv"),
+        "melmap": recon_path(wildcards.dataset, "melmap.npz"),
+        "mels": recon_path(wildcards.dataset, "features/vocoder_mel.npz"),
+    }
+
+
+def recon_feature_inputs(wildcards):
+    """Every subject's decoded features: D_sem's CLAP, and LiR, Fine and C2F AudioMAE tokens."""
+    inputs = {}
+    for subject in recon_dataset(wildcards.dataset)["subjects"]:
+        files = {
+            "semantic": recon_subject_path(
+                wildcards.dataset, subject, "decoders", "semantic.npz"
+            ),
+            **{
+                method: recon_subject_path(
+                    wildcards.dataset, subject, "predictions", f"acoustic-{method}.npz"
+                )
+                for method in ("lir", "fine", "c2f")
+            },
+        }
+        inputs.update({f"{subject}_{key}": path for key, path in files.items()})
+    return inputs
+
+
+def recon_model_files(*keys):
+    """The models named in recon.models that are local files or folders, as rule inputs; a
+    Hugging Face id (read from the local cache) is not a file Snakemake can track."""
+    from audiobrain.io import is_local_path
+
+    paths = []
+    for key in keys:
+        path = RECON_MODELS.get(key)
+        path = path.get("checkpoint") if isinstance(path, dict) else path
+        if path and (is_local_path(path) or os.path.exists(path)):
+            paths.append(path)
+    return paths
+
+
+def recon_acoustic_settings(wildcards):
+    """recon.acoustic, with the dataset's own number of epochs where it sets one."""
+    epochs = recon_dataset(wildcards.dataset).get("acoustic_epochs")
+    settings = dict(RECON.get("acoustic", {}))
+    return settings if epochs is None else {**settings, "epochs": epochs}
+
+
+def recon_gpu(count):
+    """GPU rules of the reconstruction study ask for a GPU unless recon.device is cpu."""
+    return 0 if RECON.get("device", "auto") == "cpu" else count
+
+
+def recon_outputs():
+    outputs = []
+    for dataset in RECON_DATASETS:
+        first = recon_dataset(dataset)["subjects"][0]
+        names = [
+            "sample_counts.tsv",
+            "metrics.tsv",
+            "table_reconstruction.tsv",
+            "melmap_pcc.tsv",
+            "feature_pcc.tsv",
+            "semantic_summary.tsv",
+            "audio.html",
+            f"figures/mel_panels_sub-{first}.png",
+        ]
+        outputs += [recon_path(dataset, name) for name in names]
     return outputs

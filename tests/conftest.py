@@ -27,6 +27,14 @@ REDUCED_DEMO = {
     },
 }
 REDUCED_DEMO["demo"]["corpus_clips"] = 40
+# The reconstruction demo, reduced: two subjects, fewer training clips and steps, four clips vocoded
+# per subject. The test set keeps five clips per class for the 5-fold SVM.
+REDUCED_DEMO["recon"] = {
+    "sources": {"demo": {"subjects": ["01", "02"], "n_train_stimuli": 60}},
+    "acoustic": {"epochs": 3},
+    "direct": {"epochs": 3, "mlp_max_iter": 50},
+    "evaluation": {"n_clips": 4},
+}
 
 
 def merged(base: dict, overrides: dict) -> dict:

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import string
 
 import librosa
 import numpy as np
 import pytest
 import torch
-from transformers import (
-    ClapConfig,
-    ClapFeatureExtractor,
-    ClapModel,
-    ClapProcessor,
-    RobertaTokenizer,
-)
 
 from audiobrain.io import InputError
 from audiobrain.recon.clap import (
@@ -24,50 +16,14 @@ from audiobrain.recon.clap import (
     clap_text_embeddings,
     load_clap,
 )
+from audiobrain.recon.demo_models import small_clap
 
 PROJECTION_DIM = 8
 
 
-def tiny_clap() -> tuple[ClapModel, ClapProcessor]:
-    """A randomly initialised ClapModel of the real classes with a character-level tokenizer."""
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}
-    for character in [*string.ascii_lowercase, "\u0120"]:  # "\u0120": byte-level BPE's space
-        vocab[character] = len(vocab)
-    tokenizer = RobertaTokenizer(vocab=vocab, merges=[])
-    # laion/clap-htsat-unfused's extractor settings: 48 kHz, 10 s, repeat-pad, random crop.
-    extractor = ClapFeatureExtractor(
-        sampling_rate=CLAP_SAMPLE_RATE_HZ,
-        max_length_s=10,
-        truncation="rand_trunc",
-        padding="repeatpad",
-        frequency_min=50,
-        frequency_max=14_000,
-    )
-    config = ClapConfig(
-        text_config={
-            "vocab_size": len(vocab),
-            "hidden_size": 16,
-            "num_hidden_layers": 1,
-            "num_attention_heads": 2,
-            "intermediate_size": 32,
-            "max_position_embeddings": 64,
-            "projection_dim": PROJECTION_DIM,
-        },
-        audio_config={
-            "window_size": 8,
-            "num_mel_bins": 64,
-            "spec_size": 256,
-            "patch_stride": (4, 4),
-            "patch_embeds_hidden_size": 8,
-            "hidden_size": 16,
-            "depths": [1, 1],
-            "num_attention_heads": [1, 2],
-            "projection_dim": PROJECTION_DIM,
-        },
-        projection_dim=PROJECTION_DIM,
-    )
-    torch.manual_seed(0)
-    return ClapModel(config).eval(), ClapProcessor(feature_extractor=extractor, tokenizer=tokenizer)
+def tiny_clap():
+    """A randomly initialised ClapModel of the real classes (the demo's, smaller)."""
+    return small_clap(PROJECTION_DIM, seed=0)
 
 
 @pytest.fixture(scope="module")

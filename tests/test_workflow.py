@@ -73,6 +73,60 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
     print(f"paper DAG dry-run: {counts['total']} jobs in {elapsed:.1f} s")
 
 
+def job_counts(stdout: str) -> dict[str, int]:
+    """Jobs per rule from the table `snakemake -n --quiet rules` prints."""
+    return {
+        line.split()[0]: int(line.split()[1])
+        for line in stdout.splitlines()
+        if len(line.split()) == 2 and line.split()[1].isdigit()
+    }
+
+
+# The reconstruction study's config overlays the default one (README).
+C2F_CONFIGS = [str(REPO / "config.yaml"), str(REPO / "configs" / "c2f-ldm.yaml")]
+
+
+def c2f_skeleton(root: Path) -> dict:
+    """Empty stand-ins for the local copies configs/c2f-ldm.yaml names: dataset roots, models."""
+    recon = yaml.safe_load((REPO / "configs" / "c2f-ldm.yaml").read_text())["recon"]
+    for name in recon["datasets"]:
+        for key in ("root", "gtzan_root"):
+            if key in recon["sources"][name]:
+                (root / recon["sources"][name][key]).mkdir(parents=True)
+    models = recon["models"]
+    (root / models["vocoder"]).mkdir(parents=True)
+    for path in (models["audiomae"]["checkpoint"], models["panns"], models["vggish"]):
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).touch()
+    return recon
+
+
+def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
+    recon = c2f_skeleton(tmp_path)
+    result = run_snakemake(["-n", "--quiet", "rules", "--configfile", *C2F_CONFIGS], tmp_path)
+    counts = job_counts(result.stdout)
+    subjects = {name: len(recon["sources"][name]["subjects"]) for name in recon["datasets"]}
+    assert subjects == {"brain2sound": 5, "brain2music": 5, "brain2speech": 7}  # Table 4
+    n_subjects = sum(subjects.values())
+    for name in recon["datasets"]:
+        assert counts[f"recon_prepare_{name}"] == 1
+    assert counts["recon_semantic_decoder"] == n_subjects
+    assert counts["recon_acoustic_decoder"] == 2 * n_subjects  # C2F and Fine
+    assert counts["recon_direct_decoder"] == 4 * n_subjects  # LiR, MLP, BiLSTM, Transformer
+    assert counts["recon_subject_metrics"] == counts["recon_vocode"] == n_subjects
+    assert counts["recon_metrics"] == counts["recon_mel_mapping"] == 3
+    assert "recon_demo_models" not in counts and "recon_demo_stimuli" not in counts
+
+
+def test_missing_dataset_copy_is_named_before_any_job(tmp_path):
+    recon = c2f_skeleton(tmp_path)
+    root = tmp_path / recon["sources"]["brain2music"]["gtzan_root"]
+    root.rmdir()
+    result = run_snakemake(["-n", "--configfile", *C2F_CONFIGS], tmp_path, check=False)
+    assert result.returncode != 0
+    assert recon["sources"]["brain2music"]["gtzan_root"] in result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     "command",
     [
@@ -164,11 +218,59 @@ def test_rerunning_one_rule_gives_the_same_bytes(demo_run):
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
+RECON_METHODS = ["LiR", "MLP", "BiLSTM", "Transformer", "Fine-Decoder", "C2F-Decoder"]
+
+
+def test_demo_reconstructs_audio_with_every_method_and_scores_it(demo_run):
+    folder = demo_run / "results" / "recon" / "demo"
+    metrics = pd.read_csv(folder / "metrics.tsv", sep="\t", dtype={"subject": str})
+    assert list(metrics.columns) == [
+        "subject", "method", "prompt", "p_gt", "pcc", "psnr", "fd", "fad", "kl", "clap", "n_clips"
+    ]  # fmt: skip
+    assert sorted(zip(metrics["subject"], metrics["method"], strict=True)) == sorted(
+        (subject, method) for subject in ("01", "02") for method in RECON_METHODS
+    )
+    assert metrics[["pcc", "psnr", "fd", "fad", "kl", "clap"]].notna().all().all()
+    assert (metrics["n_clips"] == 4).all() and (metrics["prompt"] == "none").all()
+    assert metrics.loc[metrics["method"] == "C2F-Decoder", "p_gt"].eq(0.25).all()
+    table = pd.read_csv(folder / "table_reconstruction.tsv", sep="\t")
+    assert table["method"].tolist() == RECON_METHODS[:4] + ["C2F-Decoder", "Fine-Decoder"]
+    assert (table["n_subjects"] == 2).all()
+    # Appendix A.4: the AudioMAE-mel -> vocoder-mel map is close to lossless on test stimuli.
+    assert pd.read_csv(folder / "melmap_pcc.tsv", sep="\t")["pcc"].item() > 0.9
+    page = (folder / "audio.html").read_text()
+    assert page.count("<audio") == 4 * (1 + len(RECON_METHODS))
+    for name in ("feature_pcc", "semantic_accuracy", "semantic_tsne", "mel_panels_sub-01"):
+        assert (folder / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_decoders_recover_the_planted_features(demo_run):
+    folder = demo_run / "results" / "recon" / "demo"
+    pcc = pd.read_csv(folder / "feature_pcc.tsv", sep="\t", dtype={"subject": str})
+    assert set(pcc["method"]) == {"D_sem", "LiR", "Fine", "C2F"}
+    # Each held-out clip's decoded features match its own truth better than another clip's.
+    assert (pcc["pcc"] > pcc["pcc_other_clip"]).all(), pcc
+    assert (pcc["pcc_profile"] > 0.1).all(), pcc
+    # Section 3.3: labels (genre, speaker gender, sound category) decodable from decoded CLAP.
+    summary = pd.read_csv(folder / "semantic_summary.tsv", sep="\t")
+    semantic = summary[summary["space"] == "CLAP"].iloc[0]
+    assert semantic["mean_features"] > 2 * semantic["chance"], summary
+    assert (summary["upper_bound"] > 2 * summary["chance"]).all(), summary
+
+
+def test_retraining_an_acoustic_decoder_gives_the_same_bytes(demo_run):
+    target = "results/recon/demo/predictions/sub-01/acoustic-c2f.npz"
+    before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
+    run_snakemake(["--cores", "2", "--forcerun", "recon_acoustic_decoder", "--", target], demo_run)
+    assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
+
+
 def test_report_collects_the_figures(demo_run):
     run_snakemake(["--report", "report.html"], demo_run)
     html = (demo_run / "report.html").read_text(errors="ignore")
     assert "roi_summary.tsv" in html
     assert "net-untrained_map-levels.png" in html
+    assert "table_reconstruction.tsv" in html and "audio.html" in html
 
 
 # The demo's volumetric variant, reduced to what a CI run affords (about 50 s on 2 cores): two

@@ -56,6 +56,12 @@ def sidecar_path(path: str | os.PathLike) -> Path:
     return path.with_name(path.name.split(".")[0] + ".json")
 
 
+def is_local_path(path: str | os.PathLike) -> bool:
+    """Absolute, ``./``/``../``-relative or home paths are never Hugging Face repository ids."""
+    raw = os.fspath(path)
+    return os.path.isabs(raw) or raw.startswith((".", "~")) or raw.count("/") > 1
+
+
 def save_npz(path: str | os.PathLike, arrays: Mapping[str, np.ndarray]) -> None:
     """An uncompressed ``.npz`` with fixed zip timestamps: same arrays, same bytes."""
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
@@ -122,12 +128,17 @@ def write_tsv(table: pd.DataFrame, path: str | os.PathLike, float_format: str = 
         table.to_csv(tmp, sep="\t", index=False, na_rep="n/a", float_format=float_format)
 
 
-def read_tsv(path: str | os.PathLike, required: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Read a BIDS TSV (``n/a`` is missing) and check that the ``required`` columns are there."""
+def read_tsv(
+    path: str | os.PathLike, required: tuple[str, ...] = (), dtype: Mapping | None = None
+) -> pd.DataFrame:
+    """Read a BIDS TSV (``n/a`` is missing) and check that the ``required`` columns are there.
+
+    ``dtype`` keeps labels such as subject ``01`` as text.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False)
+    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=dtype)
     missing = [column for column in required if column not in table.columns]
     if missing:
         raise InputError(

@@ -282,6 +282,17 @@ class TrainingState:
     rows: list[dict] = field(default_factory=list)
 
 
+def fingerprint_of(payload: Mapping, model) -> str:
+    """SHA-256 of a run's description (JSON) and its parameter shapes.
+
+    Any trainer names its run with this, so a checkpoint left by another run (other data,
+    settings, seed or architecture) is never resumed.
+    """
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    text = json.dumps({**payload, "shapes": shapes}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def run_fingerprint(corpus: Corpus, settings: TrainingSettings, seed: int, model) -> str:
     """Identifies a training run; a checkpoint of another run is never resumed."""
     payload = {
@@ -289,12 +300,11 @@ def run_fingerprint(corpus: Corpus, settings: TrainingSettings, seed: int, model
         "train": [(c.path, c.start_s, c.duration_s, c.target) for c in corpus.clips("train")],
         "settings": asdict(settings),
         "seed": seed,
-        "shapes": {k: list(v.shape) for k, v in model.state_dict().items()},
     }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+    return fingerprint_of(payload, model)
 
 
-def save_checkpoint(path: PathLike, model, optimiser, state: TrainingState, fingerprint: str):
+def save_checkpoint(path: PathLike, model, optimiser, state, fingerprint: str):
     """Atomically: a kill during the write leaves the previous checkpoint intact."""
     save_torch(
         path,
@@ -307,8 +317,12 @@ def save_checkpoint(path: PathLike, model, optimiser, state: TrainingState, fing
     )
 
 
-def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str) -> TrainingState | None:
-    """The saved state if ``path`` holds a checkpoint of this very run, else ``None``."""
+def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str, state_type=None):
+    """The saved state if ``path`` holds a checkpoint of this very run, else ``None``.
+
+    ``state_type`` is the dataclass that :func:`save_checkpoint` was given (default
+    :class:`TrainingState`); model and optimiser are restored in place.
+    """
     path = Path(path)
     if not path.exists():
         return None
@@ -322,7 +336,7 @@ def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str) -> Train
         return None
     model.load_state_dict(saved["model"])
     optimiser.load_state_dict(saved["optimiser"])
-    return TrainingState(**saved["state"])
+    return (state_type or TrainingState)(**saved["state"])
 
 
 def _device_for(model) -> torch.device:

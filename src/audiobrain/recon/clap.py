@@ -22,8 +22,7 @@ import numpy as np
 import torch
 from transformers import ClapModel, ClapProcessor
 
-from audiobrain.io import InputError
-from audiobrain.recon.vocoder import is_local_path
+from audiobrain.io import InputError, is_local_path
 
 CLAP_SAMPLE_RATE_HZ = 48_000  # CLAP's audio encoder input rate (issue 4; Wu et al., 2023)
 DEFAULT_BATCH_SIZE = 8

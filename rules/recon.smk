@@ -1,0 +1,530 @@
+# Coarse-to-fine audio reconstruction from fMRI (c2f-ldm paper, part 1): each dataset in the common
+# per-subject format -> CLAP, AudioMAE and vocoder features of its stimuli -> per subject the
+# semantic decoder (ridge with voxel selection), the acoustic decoder (C2F and Fine), the direct
+# baselines -> vocoded reconstructions -> the paper's metrics, tables and semantic analysis.
+
+
+rule recon_demo_models:
+    output:
+        clap=directory(f"{RECON_DEMO_MODELS}/clap"),
+        audiomae=f"{RECON_DEMO_MODELS}/audiomae.pth",
+        panns=f"{RECON_DEMO_MODELS}/Cnn14_16k.pth",
+        vggish=f"{RECON_DEMO_MODELS}/vggish.pth",
+    log:
+        "logs/recon/demo_models.log",
+    benchmark:
+        "benchmarks/rules/recon/demo_models.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    params:
+        audiomae=RECON_MODELS.get("audiomae"),
+        clap_projection_dim=RECON.get("demo_models", {}).get("clap_projection_dim"),
+        seed=RECON.get("demo_models", {}).get("seed"),
+    script:
+        "../workflow/scripts/recon_demo_models.py"
+
+
+rule recon_demo_stimuli:
+    output:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        audio=recon_path("{dataset}", "stimuli.npz"),
+    log:
+        "logs/recon/{dataset}/demo_stimuli.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/demo_stimuli.tsv"
+    wildcard_constraints:
+        dataset=RECON_DEMO_PATTERN,
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        settings=lambda wildcards: recon_dataset(wildcards.dataset),
+    script:
+        "../workflow/scripts/recon_demo_stimuli.py"
+
+
+rule recon_demo_fmri:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        clap=recon_path("{dataset}", "features/clap.npz"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+    output:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        truth=recon_path("{dataset}", "sub-{subject}_truth.npz"),
+    log:
+        "logs/recon/{dataset}/demo_fmri_sub-{subject}.log",
+    wildcard_constraints:
+        dataset=RECON_DEMO_PATTERN,
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        settings=lambda wildcards: recon_dataset(wildcards.dataset),
+        where=lambda wildcards: f"recon.sources.{wildcards.dataset}",
+    script:
+        "../workflow/scripts/recon_demo_fmri.py"
+
+
+rule recon_demo_sample_counts:
+    input:
+        fmri=lambda wildcards: recon_fmri_paths(wildcards.dataset),
+    output:
+        report(
+            recon_path("{dataset}", "sample_counts.tsv"),
+            caption="../report/recon_sample_counts.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/sample_counts.log",
+    wildcard_constraints:
+        dataset=RECON_DEMO_PATTERN,
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/recon_sample_counts.py"
+
+
+# A real dataset is converted in one job (its loaders read shared files for all subjects), so the
+# rule's outputs list the dataset's subjects: one rule per configured dataset.
+for _dataset in RECON_REAL_DATASETS:
+
+    rule:
+        name:
+            f"recon_prepare_{_dataset}"
+        input:
+            recon_dataset_inputs(_dataset),
+        output:
+            table=recon_path(_dataset, "stimuli.tsv"),
+            audio=recon_path(_dataset, "stimuli.npz"),
+            fmri=recon_fmri_paths(_dataset),
+            counts=report(
+                recon_path(_dataset, "sample_counts.tsv"),
+                caption="../report/recon_sample_counts.rst",
+                category="Reconstruction",
+                subcategory=_dataset,
+            ),
+        log:
+            f"logs/recon/{_dataset}/prepare_dataset.log",
+        benchmark:
+            f"benchmarks/rules/recon/{_dataset}/prepare_dataset.tsv"
+        conda:
+            "../envs/analysis.yaml"
+        resources:
+            mem_mb=64000,
+            runtime=480,
+        params:
+            settings=recon_dataset(_dataset),
+            where=f"recon.sources.{_dataset}",
+        script:
+            "../workflow/scripts/recon_prepare_dataset.py"
+
+
+rule recon_clap_features:
+    input:
+        audio=recon_path("{dataset}", "stimuli.npz"),
+        model=recon_model_files("clap"),
+    output:
+        recon_path("{dataset}", "features/clap.npz"),
+    log:
+        "logs/recon/{dataset}/clap_features.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/clap_features.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=recon_gpu(1),
+    params:
+        clap=lambda wildcards: RECON_MODELS["clap"],
+    script:
+        "../workflow/scripts/recon_clap_features.py"
+
+
+rule recon_audiomae_features:
+    input:
+        audio=recon_path("{dataset}", "stimuli.npz"),
+        checkpoint=recon_model_files("audiomae"),
+    output:
+        recon_path("{dataset}", "features/audiomae.npz"),
+    log:
+        "logs/recon/{dataset}/audiomae_features.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/audiomae_features.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=16000,
+        runtime=240,
+        gpu=recon_gpu(1),
+    params:
+        settings=RECON_MODELS.get("audiomae"),
+        n_patch=lambda wildcards: recon_dataset(wildcards.dataset).get("n_patch"),
+    script:
+        "../workflow/scripts/recon_audiomae_features.py"
+
+
+rule recon_vocoder_mels:
+    input:
+        audio=recon_path("{dataset}", "stimuli.npz"),
+        vocoder=recon_model_files("vocoder"),
+    output:
+        recon_path("{dataset}", "features/vocoder_mel.npz"),
+    log:
+        "logs/recon/{dataset}/vocoder_mels.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/vocoder_mels.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        vocoder=RECON_MODELS.get("vocoder"),
+    script:
+        "../workflow/scripts/recon_vocoder_mels.py"
+
+
+rule recon_semantic_decoder:
+    input:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        clap=recon_path("{dataset}", "features/clap.npz"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "decoders", "semantic.npz"),
+    log:
+        "logs/recon/{dataset}/semantic_decoder_sub-{subject}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/semantic_decoder_sub-{subject}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=16000,
+        runtime=120,
+    params:
+        settings=RECON.get("semantic"),
+        d_model=RECON_MODELS.get("audiomae", {}).get("embed_dim", 768),
+    script:
+        "../workflow/scripts/recon_semantic_decoder.py"
+
+
+rule recon_acoustic_decoder:
+    input:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        semantic=recon_subject_path(
+            "{dataset}", "{subject}", "decoders", "semantic.npz"
+        ),
+        clap=recon_path("{dataset}", "features/clap.npz"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+        stimuli=recon_path("{dataset}", "stimuli.npz"),
+        checkpoint=recon_model_files("audiomae"),
+    output:
+        model=recon_subject_path(
+            "{dataset}", "{subject}", "decoders", "acoustic-{variant}.pt"
+        ),
+        predictions=recon_subject_path(
+            "{dataset}", "{subject}", "predictions", "acoustic-{variant}.npz"
+        ),
+        metrics=report(
+            recon_subject_path(
+                "{dataset}", "{subject}", "decoders", "acoustic-{variant}_metrics.tsv"
+            ),
+            caption="../report/recon_acoustic_metrics.rst",
+            category="Reconstruction",
+            subcategory="{dataset} learning curves",
+        ),
+    log:
+        "logs/recon/{dataset}/acoustic_decoder_sub-{subject}_{variant}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/acoustic_decoder_sub-{subject}_{variant}.tsv"
+    wildcard_constraints:
+        variant="c2f|fine",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=32000,
+        runtime=720,
+        gpu=recon_gpu(1),
+        gpu_model="a100",
+    params:
+        settings=recon_acoustic_settings,
+        audiomae=RECON_MODELS.get("audiomae"),
+        seed=RECON.get("seed"),
+        resume=lambda wildcards: recon_resume_path(
+            wildcards, f"acoustic-{wildcards.variant}"
+        ),
+        device=RECON.get("device"),
+    script:
+        "../workflow/scripts/recon_acoustic_decoder.py"
+
+
+rule recon_linear_acoustic_decoder:
+    input:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "predictions", "acoustic-lir.npz"),
+    log:
+        "logs/recon/{dataset}/linear_acoustic_decoder_sub-{subject}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/linear_acoustic_decoder_sub-{subject}.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=64000,
+        runtime=120,
+    params:
+        alpha=RECON.get("semantic", {}).get("alpha"),
+    script:
+        "../workflow/scripts/recon_linear_acoustic_decoder.py"
+
+
+rule recon_direct_decoder:
+    input:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "predictions", "direct-{kind}.npz"),
+    log:
+        "logs/recon/{dataset}/direct_decoder_sub-{subject}_{kind}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/direct_decoder_sub-{subject}_{kind}.tsv"
+    wildcard_constraints:
+        kind="lir|mlp|bilstm|transformer",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=32000,
+        runtime=480,
+        gpu=lambda wildcards: recon_gpu(
+            1 if wildcards.kind in ("bilstm", "transformer") else 0
+        ),
+    params:
+        settings=RECON.get("direct"),
+        seed=RECON.get("seed"),
+        resume=lambda wildcards: recon_resume_path(
+            wildcards, f"direct-{wildcards.kind}"
+        ),
+        device=RECON.get("device"),
+    script:
+        "../workflow/scripts/recon_direct_decoder.py"
+
+
+rule recon_mel_mapping:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+        mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+    output:
+        mapping=recon_path("{dataset}", "melmap.npz"),
+        pcc=report(
+            recon_path("{dataset}", "melmap_pcc.tsv"),
+            caption="../report/recon_melmap.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/mel_mapping.log",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=30,
+    params:
+        alpha=RECON.get("melmap", {}).get("alpha"),
+        vocoder=RECON_MODELS.get("vocoder"),
+    script:
+        "../workflow/scripts/recon_mel_mapping.py"
+
+
+rule recon_vocode:
+    input:
+        unpack(recon_reconstruction_inputs),
+        vocoder=recon_model_files("vocoder"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "audio", "reconstructions.npz"),
+    log:
+        "logs/recon/{dataset}/vocode_sub-{subject}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/vocode_sub-{subject}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=recon_gpu(1),
+    params:
+        methods=RECON_METHODS,
+        vocoder=RECON_MODELS.get("vocoder"),
+        n_clips=RECON.get("evaluation", {}).get("n_clips"),
+    script:
+        "../workflow/scripts/recon_vocode.py"
+
+
+rule recon_subject_metrics:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        audio=recon_subject_path(
+            "{dataset}", "{subject}", "audio", "reconstructions.npz"
+        ),
+        models=recon_model_files("clap", "panns", "vggish"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "metrics", "metrics.tsv"),
+    log:
+        "logs/recon/{dataset}/metrics_sub-{subject}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/metrics_sub-{subject}.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=120,
+        gpu=recon_gpu(1),
+    params:
+        models=RECON_MODELS,
+        p_gt=RECON.get("acoustic", {}).get("p_gt", 0.25),
+    script:
+        "../workflow/scripts/recon_subject_metrics.py"
+
+
+rule recon_metrics:
+    input:
+        lambda wildcards: recon_subject_paths(
+            wildcards.dataset, "metrics", "metrics.tsv"
+        ),
+    output:
+        metrics=recon_path("{dataset}", "metrics.tsv"),
+        table=report(
+            recon_path("{dataset}", "table_reconstruction.tsv"),
+            caption="../report/recon_table.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+        markdown=recon_path("{dataset}", "table_reconstruction.md"),
+    log:
+        "logs/recon/{dataset}/metrics.log",
+    conda:
+        "../envs/analysis.yaml"
+    script:
+        "../workflow/scripts/recon_metrics.py"
+
+
+rule recon_feature_decoding:
+    input:
+        unpack(recon_feature_inputs),
+        clap=recon_path("{dataset}", "features/clap.npz"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+    output:
+        table=report(
+            recon_path("{dataset}", "feature_pcc.tsv"),
+            caption="../report/recon_feature_pcc.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+        figure=report(
+            recon_path("{dataset}", "figures/feature_pcc.png"),
+            caption="../report/recon_feature_pcc.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/feature_decoding.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        subjects=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"],
+    script:
+        "../workflow/scripts/recon_feature_decoding.py"
+
+
+rule recon_semantic_analysis:
+    input:
+        unpack(recon_feature_inputs),
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        clap=recon_path("{dataset}", "features/clap.npz"),
+        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
+    output:
+        accuracy=recon_path("{dataset}", "semantic_accuracy.tsv"),
+        summary=report(
+            recon_path("{dataset}", "semantic_summary.tsv"),
+            caption="../report/recon_semantic.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+        bars=report(
+            recon_path("{dataset}", "figures/semantic_accuracy.png"),
+            caption="../report/recon_semantic.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+        tsne=report(
+            recon_path("{dataset}", "figures/semantic_tsne.png"),
+            caption="../report/recon_tsne.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/semantic_analysis.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        subjects=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"],
+        seed=RECON.get("seed"),
+    script:
+        "../workflow/scripts/recon_semantic_analysis.py"
+
+
+rule recon_mel_panels:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        audio=recon_subject_path(
+            "{dataset}", "{subject}", "audio", "reconstructions.npz"
+        ),
+    output:
+        report(
+            recon_path("{dataset}", "figures/mel_panels_sub-{subject}.png"),
+            caption="../report/recon_mel_panels.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/mel_panels_sub-{subject}.log",
+    conda:
+        "../envs/torch.yaml"
+    params:
+        vocoder=RECON_MODELS.get("vocoder"),
+    script:
+        "../workflow/scripts/recon_mel_panels.py"
+
+
+rule recon_audio_page:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        audio=lambda wildcards: recon_first_subject_path(
+            wildcards.dataset, "audio", "reconstructions.npz"
+        ),
+    output:
+        report(
+            recon_path("{dataset}", "audio.html"),
+            caption="../report/recon_audio.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+    log:
+        "logs/recon/{dataset}/audio_page.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        subject=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"][0],
+        n_clips=10,
+    script:
+        "../workflow/scripts/recon_audio_page.py"

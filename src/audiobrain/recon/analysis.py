@@ -1,0 +1,584 @@
+"""Analyses of the decoded features: semantic SVM analysis, feature PCC and the result tables.
+
+Section 3.3 (Figure 5) asks whether coarse-to-fine decoding puts more *semantic* information into
+the decoded AudioMAE features ``c`` than fine-grained decoding alone. Per subject, a linear SVM
+classifies a label (music genre, 10 classes; speaker gender, 2 classes) from each feature set in
+5-fold cross-validation on the test set; the mean accuracy over folds is that subject's score.
+Choices the paper leaves open, made here:
+
+- **Classifier**: ``StandardScaler`` then ``SVC(kernel="linear", C=1)`` (the hinge-loss SVM,
+  one-vs-one for more than two classes), refitted per fold. AudioMAE features are large
+  (``N_patch x 768`` per clip, hundreds of thousands of numbers) and the test sets small
+  (150-600 clips), so the linear kernel is computed once per fold as a Gram matrix of the
+  standardised features with BLAS and passed to ``SVC(kernel="precomputed")``: the same
+  classifier as the pipeline, without handing libsvm a dense float64 copy of the features.
+- **Features**: each clip's ``c`` flattened (``pooling="flatten"``, the default: the paper
+  classifies "acoustic features" with no word of pooling); ``pooling="mean"`` averages over the
+  token axes first (``(n, N_patch, 768) -> (n, 768)``).
+- **Folds**: ``StratifiedKFold(n_folds, shuffle=True, random_state=seed)``; every feature set of
+  a subject is split by the same folds, so fold accuracies are paired.
+- **Chance**: ``1 / n_classes``, the paper's 0.1 and 0.5; the majority-class rate is reported
+  beside it (it is the better floor when classes are unbalanced).
+- **Upper bound**: the accuracy on the ground-truth features ``c_gt``.
+- **Test**: paired t-test across subjects (``scipy.stats.ttest_rel``) between the subjects'
+  C2F and Fine accuracies, stars as in Figure 5.
+
+Appendix A.5 (Figure 8) compares how well each method decodes ``c``: the Pearson correlation
+between decoded and ground-truth features. :func:`feature_pcc` computes it per test clip over the
+flattened feature (``kind="pattern"``, the default: "PCC between the ground truth and decoded
+acoustic features" of a clip) and averages over clips; ``kind="profile"`` correlates each feature
+dimension across clips instead.
+
+:func:`reconstruction_table` turns the per-subject metrics table into Tables 1-2: subjects
+averaged (:func:`~audiobrain.recon.metrics.average_across_subjects`), one row per method in the
+paper's order, the best value of each column marked.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC
+
+from audiobrain.io import InputError
+from audiobrain.recon.metrics import METRIC_COLUMNS, average_across_subjects
+
+log = logging.getLogger(__name__)
+
+N_FOLDS = 5  # section 3.3: "5-fold cross-validation on the test set"
+SVM_C = 1.0  # not given in the paper; scikit-learn's default
+POOLINGS = ("flatten", "mean")
+PCC_KINDS = ("pattern", "profile")
+# Figure 5's stars (paired t-test): *** p < .001, ** p < .01, * p < .05.
+STAR_THRESHOLDS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+# Feature-set names of the semantic analysis (keys of each subject's dict).
+FINE, C2F, GROUND_TRUTH = "fine", "c2f", "gt"
+
+# Tables 1-2: row order (direct decoding, fine-grained, coarse-to-fine) and metric directions.
+METHOD_ORDER = (
+    "LiR",
+    "MLP",
+    "BiLSTM",
+    "Transformer",
+    "Park et al.",
+    "Fine-LDM",
+    "C2F-Decoder",
+    "C2F-LDM",
+)
+HIGHER_IS_BETTER = {
+    "pcc": True,
+    "psnr": True,
+    "fd": False,
+    "fad": False,
+    "kl": False,
+    "clap": True,
+}
+METRIC_LABELS = {"pcc": "PCC", "psnr": "PSNR", "fd": "FD", "fad": "FAD", "kl": "KL", "clap": "CLAP"}
+UNCONDITIONAL_PROMPT = "none"  # Tables 1-2 are the reconstructions without prompt
+DEFAULT_P_GT = 0.25  # section 3.4: the P_gt of Tables 1-2
+
+
+def significance_stars(p: float) -> str:
+    """``"***"``, ``"**"``, ``"*"`` or ``""`` for a p-value (Figure 5); ``""`` for NaN."""
+    return next((stars for limit, stars in STAR_THRESHOLDS if p < limit), "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Semantic analysis (section 3.3, Figure 5)
+
+
+@dataclass
+class Accuracy:
+    """Cross-validated accuracy of one feature set.
+
+    Attributes
+    ----------
+    accuracy : mean over folds (the paper's "average classification accuracy").
+    fold_accuracies : (n_folds,)
+    n_samples, n_classes, n_folds : the test set and split it was measured on.
+    """
+
+    accuracy: float
+    fold_accuracies: np.ndarray
+    n_samples: int
+    n_classes: int
+    n_folds: int
+
+
+def design_matrix(features: np.ndarray, pooling: str = "flatten", what: str = "features"):
+    """``(n_samples, n_features)`` floating rows from ``(n_samples, ...)`` features.
+
+    float32 stays float32 (a flattened AudioMAE test set is hundreds of MB); other types become
+    float64.
+
+    ``pooling="flatten"`` keeps every number of a clip; ``"mean"`` averages over all axes but the
+    first and last (tokens), leaving the embedding dimension.
+    """
+    if pooling not in POOLINGS:
+        raise InputError(f"{what}: pooling must be one of {POOLINGS}, got {pooling!r}")
+    array = np.asarray(features)
+    if array.ndim < 2 or array.shape[0] == 0 or array[0].size == 0:
+        raise InputError(
+            f"{what}: expected (n_samples, ...) features with at least one value per sample, got "
+            f"shape {array.shape}"
+        )
+    if not np.issubdtype(array.dtype, np.floating):
+        array = array.astype(np.float64)
+    if pooling == "mean" and array.ndim > 2:
+        array = array.reshape(array.shape[0], -1, array.shape[-1]).mean(axis=1)
+    matrix = array.reshape(array.shape[0], -1)
+    if not np.all(np.isfinite(matrix)):
+        raise InputError(f"{what}: features contain NaN or infinite values")
+    return matrix
+
+
+def check_labels(labels: Sequence, n_samples: int, n_folds: int, what: str = "labels"):
+    """Labels as an array, checked against the samples and the folds they are split into."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) != n_samples:
+        raise InputError(
+            f"{what}: expected one label per sample ({n_samples}), got shape {labels.shape}"
+        )
+    if n_folds < 2:
+        raise InputError(f"{what}: n_folds must be at least 2, got {n_folds}")
+    if n_samples < n_folds:
+        raise InputError(
+            f"{what}: {n_samples} samples are fewer than the {n_folds} folds of the "
+            "cross-validation"
+        )
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) < 2:
+        raise InputError(
+            f"{what}: a classification needs at least two classes, found only {classes.tolist()}"
+        )
+    if counts.min() < n_folds:
+        log.warning(
+            "%s: class %r has %d sample(s), fewer than the %d folds; some test folds miss it",
+            what,
+            classes[counts.argmin()].item(),
+            counts.min(),
+            n_folds,
+        )
+    return labels
+
+
+def cv_folds(labels: np.ndarray, n_folds: int = N_FOLDS, seed: int = 0) -> list:
+    """Stratified, shuffled ``(train, test)`` index pairs: the same for every feature set."""
+    splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros((len(labels), 1)), labels))
+
+
+def _fold_gram(matrix: np.ndarray, train: np.ndarray, block: int = 16_384):
+    """Linear kernels of the standardised features: train x train and all x train.
+
+    Standardisation uses the training fold's mean and (population) standard deviation, a zero
+    deviation counted as 1, as ``StandardScaler`` does; columns are processed in blocks so that
+    no standardised copy of the whole matrix is held.
+    """
+    gram = np.zeros((len(matrix), len(train)))
+    for start in range(0, matrix.shape[1], block):
+        columns = np.asarray(matrix[:, start : start + block], dtype=np.float64)
+        mean = columns[train].mean(axis=0)
+        scale = columns[train].std(axis=0)
+        scale[scale == 0] = 1.0
+        scaled = (columns - mean) / scale
+        gram += scaled @ scaled[train].T
+    return gram[train], gram
+
+
+def classification_accuracy(
+    features: np.ndarray,
+    labels: Sequence,
+    n_folds: int = N_FOLDS,
+    seed: int = 0,
+    pooling: str = "flatten",
+    c: float = SVM_C,
+    folds: Sequence | None = None,
+) -> Accuracy:
+    """Stratified k-fold accuracy of a standardised linear SVM (section 3.3).
+
+    Parameters
+    ----------
+    features : (n_samples, ...) one feature array per test clip (e.g. ``(n, N_patch, 768)``)
+    labels : (n_samples,) class of each clip (genre, speaker gender)
+    n_folds, seed : the stratified, shuffled split (ignored when ``folds`` is given)
+    pooling : ``"flatten"`` or ``"mean"`` (see :func:`design_matrix`)
+    c : the SVM's C
+    folds : precomputed ``(train, test)`` index pairs (:func:`cv_folds`)
+
+    Returns
+    -------
+    Accuracy
+    """
+    matrix = design_matrix(features, pooling)
+    labels = check_labels(labels, len(matrix), n_folds)
+    folds = cv_folds(labels, n_folds, seed) if folds is None else list(folds)
+    scores = []
+    for train, test in folds:
+        if np.unique(labels[train]).size < 2:
+            raise InputError("labels: a training fold holds a single class; use fewer folds")
+        train_gram, gram = _fold_gram(matrix, train)
+        model = SVC(kernel="precomputed", C=c).fit(train_gram, labels[train])
+        scores.append(float(np.mean(model.predict(gram[test]) == labels[test])))
+    fold_accuracies = np.asarray(scores)
+    return Accuracy(
+        accuracy=float(fold_accuracies.mean()),
+        fold_accuracies=fold_accuracies,
+        n_samples=len(matrix),
+        n_classes=int(np.unique(labels).size),
+        n_folds=len(folds),
+    )
+
+
+def chance_levels(labels: Sequence) -> tuple[float, float]:
+    """``(1 / n_classes, majority-class rate)`` of a label vector."""
+    _, counts = np.unique(np.asarray(labels), return_counts=True)
+    return 1.0 / len(counts), float(counts.max() / counts.sum())
+
+
+def paired_t_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]:
+    """``scipy.stats.ttest_rel(a, b)`` as ``(t, p)``; NaN for fewer than two pairs."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1:
+        raise InputError(
+            f"paired t-test: expected two equal-length 1-D arrays, got {a.shape}, {b.shape}"
+        )
+    if len(a) < 2:
+        return float("nan"), float("nan")
+    result = sps.ttest_rel(a, b)
+    return float(result.statistic), float(result.pvalue)
+
+
+SEMANTIC_SUBJECT_COLUMNS = (
+    "subject",
+    "features",
+    "accuracy",
+    "accuracy_sd",
+    "n_test",
+    "n_classes",
+    "n_folds",
+    "chance",
+    "majority_rate",
+)
+SEMANTIC_SUMMARY_COLUMNS = (
+    "comparison",
+    "features",
+    "baseline",
+    "n_subjects",
+    "mean_features",
+    "mean_baseline",
+    "mean_difference",
+    "t",
+    "p",
+    "stars",
+    "chance",
+    "majority_rate",
+    "upper_bound",
+)
+
+
+def semantic_analysis(
+    per_subject: Mapping[str, Mapping[str, np.ndarray]],
+    labels: Sequence | Mapping[str, Sequence],
+    comparisons: Sequence[tuple[str, str]] = ((C2F, FINE),),
+    upper_bound: str = GROUND_TRUTH,
+    n_folds: int = N_FOLDS,
+    seed: int = 0,
+    pooling: str = "flatten",
+    c: float = SVM_C,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Figure 5: SVM accuracy per subject and feature set, and the paired t-tests across subjects.
+
+    Parameters
+    ----------
+    per_subject : subject -> feature-set name -> (n_test, ...) features, e.g. ``{"S1": {"fine":
+        c_fine, "c2f": c_c2f, "gt": c_gt, "semantic": s}}``; all feature sets of a subject share
+        its test clips and folds
+    labels : (n_test,) labels shared by all subjects, or subject -> (n_test,) labels
+    comparisons : ``(features, baseline)`` pairs to test (default C2F against Fine)
+    upper_bound : the feature set whose accuracy is the upper bound (ground-truth ``c_gt``);
+        its mean over the subjects that have it
+    n_folds, seed, pooling, c : see :func:`classification_accuracy`
+
+    Returns
+    -------
+    per_subject_table : one row per subject and feature set (:data:`SEMANTIC_SUBJECT_COLUMNS`)
+    summary_table : one row per comparison (:data:`SEMANTIC_SUMMARY_COLUMNS`): mean accuracies,
+        ``t`` and ``p`` of ``ttest_rel(features, baseline)`` over the subjects, stars, and the
+        mean chance level, majority rate and upper bound
+    """
+    if not per_subject:
+        raise InputError("semantic analysis: no subjects given")
+    rows = []
+    for subject, feature_sets in per_subject.items():
+        if isinstance(labels, Mapping):
+            if subject not in labels:
+                raise InputError(
+                    f"semantic analysis: no labels for subject {subject!r} (labels has "
+                    f"{sorted(labels)})"
+                )
+            subject_labels = labels[subject]
+        else:
+            subject_labels = labels
+        if not feature_sets:
+            raise InputError(f"semantic analysis: subject {subject!r} has no feature sets")
+        first = next(iter(feature_sets.values()))
+        subject_labels = check_labels(
+            subject_labels, len(first), n_folds, what=f"labels of subject {subject!r}"
+        )
+        folds = cv_folds(subject_labels, n_folds, seed)
+        chance, majority = chance_levels(subject_labels)
+        for name, features in feature_sets.items():
+            what = f"subject {subject!r}, features {name!r}"
+            if len(features) != len(subject_labels):
+                raise InputError(
+                    f"{what}: {len(features)} samples but {len(subject_labels)} labels"
+                )
+            try:
+                result = classification_accuracy(
+                    features, subject_labels, n_folds, seed, pooling, c, folds=folds
+                )
+            except InputError as error:
+                raise InputError(f"{what}: {error}") from error
+            rows.append(
+                {
+                    "subject": subject,
+                    "features": name,
+                    "accuracy": result.accuracy,
+                    "accuracy_sd": float(result.fold_accuracies.std(ddof=1)),
+                    "n_test": result.n_samples,
+                    "n_classes": result.n_classes,
+                    "n_folds": result.n_folds,
+                    "chance": chance,
+                    "majority_rate": majority,
+                }
+            )
+            log.info("semantic analysis: %s accuracy %.3f", what, result.accuracy)
+    table = pd.DataFrame(rows, columns=list(SEMANTIC_SUBJECT_COLUMNS))
+    return table, _semantic_summary(table, comparisons, upper_bound)
+
+
+def _semantic_summary(
+    table: pd.DataFrame, comparisons: Sequence[tuple[str, str]], upper_bound: str
+) -> pd.DataFrame:
+    wide = table.pivot(index="subject", columns="features", values="accuracy")
+    bound = wide[upper_bound].mean() if upper_bound in wide else float("nan")
+    rows = []
+    for features, baseline in comparisons:
+        missing = [name for name in (features, baseline) if name not in wide]
+        if missing:
+            raise InputError(
+                f"semantic analysis: comparison {features} vs {baseline} needs feature set(s) "
+                f"{missing}; the subjects have {sorted(wide.columns)}"
+            )
+        paired = wide[[features, baseline]].dropna()
+        t, p = paired_t_test(paired[features], paired[baseline])
+        subjects = table["subject"].isin(paired.index)
+        rows.append(
+            {
+                "comparison": f"{features} vs {baseline}",
+                "features": features,
+                "baseline": baseline,
+                "n_subjects": len(paired),
+                "mean_features": float(paired[features].mean()),
+                "mean_baseline": float(paired[baseline].mean()),
+                "mean_difference": float((paired[features] - paired[baseline]).mean()),
+                "t": t,
+                "p": p,
+                "stars": significance_stars(p),
+                "chance": float(table.loc[subjects, "chance"].mean()),
+                "majority_rate": float(table.loc[subjects, "majority_rate"].mean()),
+                "upper_bound": float(bound),
+            }
+        )
+    return pd.DataFrame(rows, columns=list(SEMANTIC_SUMMARY_COLUMNS))
+
+
+# ---------------------------------------------------------------------------------------------
+# Feature decoding accuracy (appendix A.5, Figure 8)
+
+
+def _row_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson's r between matching rows (0 where a row is constant)."""
+    a = a - a.mean(axis=1, keepdims=True)
+    b = b - b.mean(axis=1, keepdims=True)
+    denominator = np.sqrt(np.sum(a * a, axis=1) * np.sum(b * b, axis=1))
+    numerator = np.sum(a * b, axis=1)
+    safe = np.where(denominator > 0, denominator, 1.0)
+    return np.where(denominator > 0, numerator / safe, 0.0)
+
+
+def feature_correlations(
+    decoded: np.ndarray, ground_truth: np.ndarray, kind: str = "pattern"
+) -> np.ndarray:
+    """Pearson correlations between decoded and ground-truth features.
+
+    Parameters
+    ----------
+    decoded, ground_truth : (n_samples, ...) same shape, e.g. ``(n_test, N_patch, 768)``
+    kind : ``"pattern"``: one r per clip over its flattened features; ``"profile"``: one r per
+        feature dimension across clips
+
+    Returns
+    -------
+    (n_samples,) for ``"pattern"``, (n_features,) for ``"profile"``
+    """
+    if kind not in PCC_KINDS:
+        raise InputError(f"feature PCC: kind must be one of {PCC_KINDS}, got {kind!r}")
+    decoded_matrix = design_matrix(decoded, what="decoded features")
+    truth_matrix = design_matrix(ground_truth, what="ground-truth features")
+    if np.shape(decoded) != np.shape(ground_truth):
+        raise InputError(
+            f"feature PCC: decoded features {np.shape(decoded)} and ground truth "
+            f"{np.shape(ground_truth)} must have the same shape"
+        )
+    if kind == "profile":
+        if len(decoded_matrix) < 2:
+            raise InputError("feature PCC: a profile correlation needs at least two samples")
+        return _row_pearson(decoded_matrix.T, truth_matrix.T)
+    return _row_pearson(decoded_matrix, truth_matrix)
+
+
+def feature_pcc(decoded: np.ndarray, ground_truth: np.ndarray, kind: str = "pattern") -> float:
+    """Mean of :func:`feature_correlations`: Figure 8's PCC of one subject and method."""
+    return float(np.mean(feature_correlations(decoded, ground_truth, kind)))
+
+
+FEATURE_PCC_COLUMNS = ("subject", "method", "pcc", "n_test", "kind")
+
+
+def feature_pcc_table(
+    decoded: Mapping[str, Mapping[str, np.ndarray]],
+    ground_truth: np.ndarray | Mapping[str, np.ndarray],
+    kind: str = "pattern",
+) -> pd.DataFrame:
+    """Figure 8's numbers: one row per subject and method (:data:`FEATURE_PCC_COLUMNS`).
+
+    Parameters
+    ----------
+    decoded : subject -> method (e.g. ``"LiR"``, ``"Fine"``, ``"C2F"``) -> (n_test, ...) features
+    ground_truth : (n_test, ...) ``c_gt`` shared by all subjects, or subject -> ``c_gt``
+    """
+    if not decoded:
+        raise InputError("feature PCC: no subjects given")
+    rows = []
+    for subject, methods in decoded.items():
+        if isinstance(ground_truth, Mapping):
+            if subject not in ground_truth:
+                raise InputError(f"feature PCC: no ground-truth features for subject {subject!r}")
+            truth = ground_truth[subject]
+        else:
+            truth = ground_truth
+        for method, features in methods.items():
+            try:
+                pcc = feature_pcc(features, truth, kind)
+            except InputError as error:
+                raise InputError(f"subject {subject!r}, method {method!r}: {error}") from error
+            rows.append(
+                {
+                    "subject": subject,
+                    "method": method,
+                    "pcc": pcc,
+                    "n_test": len(features),
+                    "kind": kind,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(FEATURE_PCC_COLUMNS))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables 1-2
+
+
+def _method_key(method: str) -> str:
+    """Case and separators ignored: ``"C2F-LDM"``, ``"c2f_ldm"`` and ``"lir"`` match the order."""
+    return "".join(ch for ch in str(method).lower() if ch.isalnum())
+
+
+def _method_rank(methods: Sequence[str], order: Sequence[str]) -> list[str]:
+    """Methods in ``order`` first, the others after them in their order of appearance."""
+    position = {_method_key(m): k for k, m in enumerate(order)}
+    unique = list(dict.fromkeys(methods))
+    return sorted(unique, key=lambda m: (position.get(_method_key(m), len(position)),))
+
+
+def reconstruction_table(
+    metrics: pd.DataFrame,
+    prompt: str | None = UNCONDITIONAL_PROMPT,
+    p_gt: float | None = DEFAULT_P_GT,
+    order: Sequence[str] = METHOD_ORDER,
+    metric_columns: Sequence[str] = METRIC_COLUMNS,
+) -> pd.DataFrame:
+    """Tables 1-2: the per-subject metrics averaged across subjects, one row per method.
+
+    Parameters
+    ----------
+    metrics : the per-subject table (``results/recon/{dataset}/metrics.tsv``): ``subject``,
+        ``method``, ``prompt``, ``p_gt`` and the metric columns
+    prompt : keep rows with this prompt (``"none"``: unconditional; a missing prompt counts as
+        ``"none"``); None keeps all
+    p_gt : keep rows with this ``P_gt`` or none (methods without a semantic decoder); None
+        keeps all
+    order : row order (case and separators ignored: ``"c2f_ldm"`` is ``"C2F-LDM"``); methods
+        not in it follow, in order of appearance
+
+    Returns
+    -------
+    DataFrame with ``method``, the metric means, ``n_subjects`` and a boolean ``best_<metric>``
+    per metric (ties all marked; the direction is :data:`HIGHER_IS_BETTER`)
+    """
+    needed = ["subject", "method", "prompt", "p_gt", *metric_columns]
+    missing = [column for column in needed if column not in metrics.columns]
+    if missing:
+        raise InputError(f"metrics table: missing columns {missing} (has {list(metrics.columns)})")
+    unknown = [m for m in metric_columns if m not in HIGHER_IS_BETTER]
+    if unknown:
+        raise InputError(f"metrics table: no known direction for metric(s) {unknown}")
+    rows = metrics
+    if prompt is not None:
+        prompts = rows["prompt"].astype(object).where(rows["prompt"].notna(), "none")
+        rows = rows[prompts.astype(str) == prompt]
+    if p_gt is not None:
+        rows = rows[rows["p_gt"].isna() | np.isclose(rows["p_gt"].astype(float), p_gt)]
+    if rows.empty:
+        raise InputError(
+            f"metrics table: no rows with prompt {prompt!r} and p_gt {p_gt!r} (or none)"
+        )
+    summary = average_across_subjects(rows, metrics=metric_columns)
+    repeated = summary["method"][summary["method"].duplicated()]
+    if not repeated.empty:
+        raise InputError(
+            f"metrics table: method {repeated.iloc[0]!r} has rows for several prompt/p_gt "
+            "values; choose one with prompt= and p_gt="
+        )
+    ranked = _method_rank(list(summary["method"]), order)
+    table = summary.set_index("method").loc[ranked].reset_index()
+    table = table[["method", *metric_columns, "n_subjects"]]
+    for metric in metric_columns:
+        values = table[metric].astype(float)
+        best = values.max() if HIGHER_IS_BETTER[metric] else values.min()
+        table[f"best_{metric}"] = np.isclose(values, best) & values.notna()
+    return table
+
+
+def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """A :func:`reconstruction_table` as Markdown: arrows in the header, the best in bold."""
+    metrics = [c for c in table.columns if c in HIGHER_IS_BETTER]
+    header = ["Model"] + [
+        f"{METRIC_LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in table.iterrows():
+        cells = [str(row["method"])]
+        for metric in metrics:
+            value = row[metric]
+            text = "n/a" if pd.isna(value) else f"{value:.{digits}f}"
+            cells.append(f"**{text}**" if row.get(f"best_{metric}", False) else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,831 @@
+"""One function per reconstruction rule (the C2F study); Snakemake scripts only unpack and call.
+
+Every stage reads and writes the common per-dataset format of :mod:`audiobrain.recon.datasets`:
+``stimuli.tsv`` + ``stimuli.npz`` (16 kHz clips) and one ``sub-*_fmri.npz`` per subject; features
+are per stimulus (``stimulus_id`` rows, in the order of ``stimuli.npz``), decoders and their test
+predictions per subject (``test_stimulus`` rows, in the order of the subject's test samples).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audiobrain.io import InputError, load_npz, save_npz, write_tsv
+from audiobrain.recon import audiomae as audiomae_module
+from audiobrain.recon import datasets
+from audiobrain.recon.clap import clap_audio_embeddings, load_clap
+from audiobrain.recon.vocoder import load_hifigan, vocoder_mel
+
+log = logging.getLogger("audiobrain")
+PathLike = str | os.PathLike
+SAMPLE_RATE_HZ = audiomae_module.SAMPLE_RATE_HZ  # the common format's clips are 16 kHz
+
+
+# --- models and stimulus features ------------------------------------------------------------
+
+
+def stimulus_audio(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Stimulus ids ``(n,)`` and 16 kHz clips ``(n, n_samples)`` of a dataset's ``stimuli.npz``."""
+    arrays = load_npz(path)
+    missing = {"stimulus_id", "waveform"} - set(arrays)
+    if missing:
+        raise InputError(f"{path}: missing arrays {sorted(missing)}")
+    return arrays["stimulus_id"], arrays["waveform"].astype(np.float32)
+
+
+def audiomae_config(settings: Mapping) -> audiomae_module.AudioMAEConfig:
+    return audiomae_module.AudioMAEConfig.from_mapping(settings)
+
+
+def load_audiomae_from(settings: Mapping) -> audiomae_module.AudioMAE:
+    """The AudioMAE named by the ``recon.models.audiomae`` section (checkpoint + sizes)."""
+    return audiomae_module.load_audiomae(
+        settings.get("checkpoint"),
+        settings,
+        config_key="recon.models.audiomae.checkpoint",
+    )
+
+
+def clap_features(stimuli: PathLike, output: PathLike, *, clap_path: str, batch_size: int = 8):
+    """``s_gt``: CLAP audio embeddings of every stimulus (section 2.1.1)."""
+    ids, clips = stimulus_audio(stimuli)
+    model, processor = load_clap(clap_path, config_key="recon.models.clap")
+    embeddings = clap_audio_embeddings(
+        model, processor, list(clips), SAMPLE_RATE_HZ, batch_size=batch_size
+    )
+    log.info("CLAP: %d stimuli -> %s", len(ids), embeddings.shape)
+    save_npz(output, {"stimulus_id": ids, "clap": embeddings})
+
+
+def audiomae_features(
+    stimuli: PathLike, output: PathLike, *, settings: Mapping, n_patch: int | None
+) -> None:
+    """``c_gt`` (first ``n_patch`` tokens) and ``m_upp`` of every stimulus (section 2.1.2).
+
+    ``m_upp`` is the pretrained decoder's reconstruction of the ground truth, with each patch
+    restored to the true patch's scale (the checkpoint was pretrained with ``norm_pix_loss``),
+    kept over the ``n_patch`` columns as the upper bound of the AudioMAE-decoder route.
+    """
+    import torch
+
+    ids, clips = stimulus_audio(stimuli)
+    model = load_audiomae_from(settings)
+    n_patch = n_patch or audiomae_module.n_patch_for_duration(clips.shape[1] / SAMPLE_RATE_HZ)
+    c_gt = model.features(clips, n_patch)
+    mels, upper = [], []
+    with torch.no_grad():
+        for start in range(0, len(clips), 8):
+            mel = audiomae_input_mels(model, clips[start : start + 8])
+            mels.append(mel)
+            upper.append(audiomae_module.m_upp(model, mel, restore_patch_scale=True))
+    n_frames = n_patch // model.config.grid[1] * model.config.patch_size
+    log.info("AudioMAE: %d stimuli, N_patch %d (%d frames)", len(ids), n_patch, n_frames)
+    save_npz(
+        output,
+        {
+            "stimulus_id": ids,
+            "c_gt": c_gt.numpy(),
+            "mel": torch.cat(mels)[..., :n_frames].numpy(),
+            "m_upp": torch.cat(upper)[..., :n_frames].numpy(),
+        },
+    )
+
+
+def audiomae_input_mels(model: audiomae_module.AudioMAE, clips: np.ndarray):
+    """Normalised ``(batch, 1, 128, 1024)`` AudioMAE inputs of 16 kHz clips (duplicated to 10 s)."""
+    config = model.config
+    return audiomae_module.audiomae_input(
+        clips, SAMPLE_RATE_HZ, config.n_mels, config.n_frames, patch_size=config.patch_size
+    )
+
+
+def vocoder_mels(stimuli: PathLike, output: PathLike, *, vocoder_path: str | None) -> None:
+    """The vocoder's log-mel of every stimulus: the target of the direct baselines."""
+    ids, clips = stimulus_audio(stimuli)
+    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    mels = np.stack([vocoder_mel(clip, SAMPLE_RATE_HZ, vocoder.mel) for clip in clips])
+    log.info("vocoder mel: %d stimuli -> %s (%d Hz)", len(ids), mels.shape, vocoder.mel.sr_hz)
+    save_npz(output, {"stimulus_id": ids, "mel": mels})
+
+
+def make_demo_models(
+    outputs: Mapping[str, PathLike], *, audiomae: Mapping, clap_projection_dim: int, seed: int
+) -> None:
+    """The demo's random CLAP, AudioMAE, PANNs and VGGish weight files (see ``demo_models``)."""
+    from audiobrain.recon import demo_models
+
+    demo_models.write_small_clap(outputs["clap"], clap_projection_dim, seed)
+    demo_models.write_audiomae_checkpoint(outputs["audiomae"], audiomae_config(audiomae), seed)
+    demo_models.write_evaluation_networks(outputs["panns"], outputs["vggish"], seed)
+
+
+# --- datasets ---------------------------------------------------------------------------------
+
+
+def demo_stimuli(output_dir: PathLike, *, settings: Mapping) -> None:
+    """The demo's clips in the common format (``recon.sources.<demo>``)."""
+    from audiobrain.recon.demo import generate_demo_stimuli
+
+    generate_demo_stimuli(
+        output_dir,
+        n_train_stimuli=settings["n_train_stimuli"],
+        n_test_stimuli=settings["n_test_stimuli"],
+        n_prompt=settings["n_prompt"],
+        seed=settings["seed"],
+    )
+
+
+def demo_fmri(
+    stimuli_dir: PathLike,
+    clap: PathLike,
+    audiomae: PathLike,
+    output: PathLike,
+    *,
+    subject: str,
+    settings: Mapping,
+    where: str,
+) -> None:
+    """One demo subject's fMRI (and planted truth beside it), from the stimuli's own CLAP and
+    AudioMAE features; every subject's job simulates all subjects, which costs little and keeps
+    each subject the same whichever jobs run."""
+    from audiobrain.recon.demo import simulate_demo_fmri, write_demo_fmri
+
+    table = datasets.read_stimuli(stimuli_dir).table
+    families = {"clap": (clap, "clap"), "audiomae": (audiomae, "c_gt")}
+    features = {split: {} for split in ("train", "test")}
+    for family, (path, key) in families.items():
+        arrays = load_npz(path)
+        for split in features:
+            ids = table.loc[table["split"] == split, "stimulus_id"].to_numpy(str)
+            features[split][family] = arrays[key][stimulus_rows(arrays["stimulus_id"], ids, path)]
+    subjects, truth = simulate_demo_fmri(
+        features["train"],
+        features["test"],
+        table,
+        n_subjects=len(settings["subjects"]),
+        n_voxels=settings["n_voxels"],
+        n_repetitions=settings["n_repetitions"],
+        noise=settings["noise"],
+        seed=settings["seed"],
+    )
+    simulated = [fmri.subject for fmri in subjects]
+    if list(settings["subjects"]) != simulated:
+        raise InputError(f"config {where}.subjects: the demo's subjects are {simulated}")
+    written = write_demo_fmri(Path(output).parent, [subjects[simulated.index(subject)]], truth)
+    if Path(written[0]) != Path(output):
+        raise InputError(f"demo fMRI: wrote {written[0]}, expected {output}")
+
+
+def prepare_dataset(output_dir: PathLike, *, settings: Mapping, where: str) -> None:
+    """A real dataset (``recon.sources.<name>``) from its local copy into the common format."""
+    source, subjects = settings["source"], list(settings["subjects"])
+    if "root" not in settings:
+        raise InputError(f"config {where}.root: the local copy of {source} is not given")
+    root_key = f"{where}.root"
+    if source == "brain2sound":
+        datasets.prepare_brain2sound(
+            settings["root"],
+            output_dir,
+            subjects=subjects,
+            audio_dir=settings.get("audio_dir"),
+            config_key=root_key,
+        )
+    elif source == "brain2music":
+        if "gtzan_root" not in settings:
+            raise InputError(f"config {where}.gtzan_root: Brain2Music needs the GTZAN audio")
+        datasets.prepare_brain2music(
+            settings["root"],
+            settings["gtzan_root"],
+            output_dir,
+            subjects=subjects,
+            config_key=root_key,
+            gtzan_config_key=f"{where}.gtzan_root",
+        )
+    else:
+        masks = settings.get("voxel_masks")
+        datasets.prepare_brain2speech(
+            settings["root"],
+            output_dir,
+            subjects=subjects,
+            voxel_masks=None
+            if masks is None
+            else {k: v.astype(bool) for k, v in load_npz(masks).items()},
+            config_key=root_key,
+        )
+
+
+def sample_counts(fmri_paths: Sequence[PathLike], output: PathLike, *, source: str) -> None:
+    """Samples and voxels per subject against Table 4 (the demo's are not in it)."""
+    subjects = [datasets.read_subject_fmri(path) for path in fmri_paths]
+    write_tsv(datasets.check_sample_counts(source, subjects), output)
+
+
+def stimulus_rows(available: np.ndarray, wanted: Sequence[str], path: PathLike) -> np.ndarray:
+    """Row of each ``wanted`` stimulus id in a per-stimulus file whose ids are ``available``."""
+    rows = pd.Index(np.asarray(available, dtype=str)).get_indexer(np.asarray(wanted, dtype=str))
+    if (rows < 0).any():
+        missing = np.asarray(wanted, dtype=str)[rows < 0]
+        raise InputError(f"{path}: no row for stimulus id(s) {sorted(set(missing))[:5]}")
+    return rows
+
+
+# --- decoders ---------------------------------------------------------------------------------
+
+
+def semantic_decoder(
+    fmri_path: PathLike, clap: PathLike, output: PathLike, *, settings: Mapping, d_model: int
+) -> None:
+    """D_sem (section 2.1.1): out-of-fold training and test predictions, and the fMRI token voxels.
+
+    The out-of-fold predictions of the training samples are what D_aco trains on, so that its
+    semantic input has the errors of a decoded embedding rather than the in-sample fit's.
+    """
+    from audiobrain.recon.analysis import feature_pcc
+    from audiobrain.recon.semantic import decode_semantic, fit_semantic_decoder, fmri_token_voxels
+
+    fmri = datasets.read_subject_fmri(fmri_path)
+    arrays = load_npz(clap)
+    s_gt_train = arrays["clap"][stimulus_rows(arrays["stimulus_id"], fmri.train_stimulus, clap)]
+    s_gt_test = arrays["clap"][stimulus_rows(arrays["stimulus_id"], fmri.test_stimulus, clap)]
+    decoder = fit_semantic_decoder(
+        fmri.train_voxels,
+        s_gt_train,
+        groups=fmri.train_stimulus,
+        alpha=settings["alpha"],
+        n_feat=settings["n_feat"],
+        n_splits=settings["n_splits"],
+    )
+    s_test = decode_semantic(decoder, fmri.test_voxels)
+    log.info(
+        "sub-%s D_sem: PCC with s_gt %.3f out of fold, %.3f on test",
+        fmri.subject,
+        feature_pcc(decoder.train_predictions, s_gt_train),
+        feature_pcc(s_test, s_gt_test),
+    )
+    save_npz(
+        output,
+        {
+            "train_stimulus": fmri.train_stimulus,
+            "train_oof": decoder.train_predictions.astype(np.float32),
+            "test_stimulus": fmri.test_stimulus,
+            "test": s_test.astype(np.float32),
+            "token_voxels": fmri_token_voxels(decoder.coef_standardized, d_model),
+            "selected": decoder.selected,
+        },
+    )
+
+
+def acoustic_decoder(
+    inputs: Mapping[str, PathLike],
+    outputs: Mapping[str, PathLike],
+    *,
+    variant: str,
+    settings: Mapping,
+    audiomae_settings: Mapping,
+    seed: int,
+    checkpoint: PathLike,
+    device: str = "auto",
+    threads: int = 1,
+) -> None:
+    """D_aco (section 2.1.2), C2F (``[s', x']``) or Fine (``x'`` only): model, test c and mels.
+
+    ``inputs``: fmri, semantic, clap, audiomae (features), stimuli (audio); ``outputs``: model,
+    predictions (test ``c`` and the fine-tuned AudioMAE decoder's mel of the clip frames),
+    metrics (learning curve). Resumes from ``checkpoint``; removes it when done.
+    """
+    import torch
+
+    from audiobrain.recon import acoustic
+    from audiobrain.training import resolve_device
+
+    torch.set_num_threads(threads)
+    fmri = datasets.read_subject_fmri(inputs["fmri"])
+    semantic = load_npz(inputs["semantic"])
+    model = load_audiomae_from(audiomae_settings).to(resolve_device(device))
+    features = load_npz(inputs["audiomae"])
+    rows = stimulus_rows(features["stimulus_id"], fmri.train_stimulus, inputs["audiomae"])
+    c_gt_train = features["c_gt"][rows]
+    mel_train = _training_mels(model, inputs["stimuli"], features["stimulus_id"], rows)
+    d_model = model.config.embed_dim
+    token = semantic["token_voxels"]
+    s_train = s_gt_train = s_test = None
+    if variant == "c2f":
+        clap = load_npz(inputs["clap"])
+        s_gt_train = clap["clap"][
+            stimulus_rows(clap["stimulus_id"], fmri.train_stimulus, inputs["clap"])
+        ]
+        s_train, s_test = semantic["train_oof"], semantic["test"]
+    trained, metrics = acoustic.train_acoustic(
+        s_train,
+        s_gt_train,
+        acoustic.fmri_token(fmri.train_voxels, token, d_model),
+        c_gt_train,
+        mel_train,
+        model,
+        acoustic.AcousticSettings.from_mapping(settings),
+        seed=seed,
+        checkpoint=checkpoint,
+    )
+    acoustic.save_acoustic(outputs["model"], trained)
+    c_test = acoustic.predict_acoustic(
+        trained, acoustic.fmri_token(fmri.test_voxels, token, d_model), s_test
+    )
+    n_frames = c_test.shape[1] // model.config.grid[1] * model.config.patch_size
+    mel_test = acoustic.reconstruct_mel(trained, c_test)[:, 0, :, :n_frames]
+    save_npz(
+        outputs["predictions"],
+        {"test_stimulus": fmri.test_stimulus, "c": c_test, "mel": mel_test},
+    )
+    write_tsv(metrics, outputs["metrics"])
+    Path(checkpoint).unlink(missing_ok=True)
+
+
+def _training_mels(model, stimuli: PathLike, feature_ids: np.ndarray, rows: np.ndarray):
+    """AudioMAE input mels of the training samples, computed once per stimulus."""
+    ids, clips = stimulus_audio(stimuli)
+    if list(ids) != list(feature_ids):
+        raise InputError(f"{stimuli}: stimulus ids differ from the AudioMAE features' rows")
+    unique, inverse = np.unique(rows, return_inverse=True)
+    mels = np.concatenate(
+        [
+            audiomae_input_mels(model, clips[unique[start : start + 32]]).numpy()
+            for start in range(0, len(unique), 32)
+        ]
+    )
+    return mels[inverse]
+
+
+def linear_acoustic_decoder(
+    fmri_path: PathLike, audiomae: PathLike, output: PathLike, *, alpha: float
+) -> None:
+    """Figure 8's linear baseline: ridge from all voxels to the flattened AudioMAE tokens.
+
+    Kernel ridge with a linear kernel on z-scored voxels: the same fit as a ridge regression,
+    without forming the (voxels x N_patch*768) weight matrix of the real datasets.
+    """
+    from sklearn.kernel_ridge import KernelRidge
+    from sklearn.preprocessing import StandardScaler
+
+    fmri = datasets.read_subject_fmri(fmri_path)
+    features = load_npz(audiomae)
+    c_gt = features["c_gt"][stimulus_rows(features["stimulus_id"], fmri.train_stimulus, audiomae)]
+    scaler = StandardScaler().fit(fmri.train_voxels)
+    targets = c_gt.reshape(len(c_gt), -1)
+    target_mean = targets.mean(axis=0)
+    model = KernelRidge(alpha=alpha, kernel="linear").fit(
+        scaler.transform(fmri.train_voxels), targets - target_mean
+    )
+    c_test = model.predict(scaler.transform(fmri.test_voxels)) + target_mean
+    save_npz(
+        output,
+        {
+            "test_stimulus": fmri.test_stimulus,
+            "c": c_test.reshape(len(c_test), *c_gt.shape[1:]).astype(np.float32),
+        },
+    )
+
+
+def direct_decoder(
+    fmri_path: PathLike,
+    vocoder_mels_path: PathLike,
+    output: PathLike,
+    *,
+    kind: str,
+    settings: Mapping,
+    seed: int,
+    checkpoint: PathLike,
+    device: str = "auto",
+    threads: int = 1,
+) -> None:
+    """A direct baseline fMRI -> vocoder mel (LiR, MLP, BiLSTM, Transformer): test mels."""
+    import torch
+
+    from audiobrain.recon.direct import DirectSettings, fit_direct, predict_direct
+    from audiobrain.training import resolve_device
+
+    torch.set_num_threads(threads)
+    fmri = datasets.read_subject_fmri(fmri_path)
+    mels = load_npz(vocoder_mels_path)
+    rows = stimulus_rows(mels["stimulus_id"], fmri.train_stimulus, vocoder_mels_path)
+    model = fit_direct(
+        kind,
+        fmri.train_voxels,
+        mels["mel"][rows],
+        DirectSettings.from_mapping(settings),
+        seed,
+        checkpoint=checkpoint,
+        device=str(resolve_device(device)),
+    )
+    predicted = predict_direct(model, fmri.test_voxels).astype(np.float32)
+    save_npz(output, {"test_stimulus": fmri.test_stimulus, "mel": predicted})
+    Path(checkpoint).unlink(missing_ok=True)
+
+
+# --- reconstruction ---------------------------------------------------------------------------
+
+#: Table names of the methods this part reconstructs (the direct kinds, then D_aco's variants).
+METHOD_NAMES = {
+    "lir": "LiR",
+    "mlp": "MLP",
+    "bilstm": "BiLSTM",
+    "transformer": "Transformer",
+    "fine": "Fine-Decoder",
+    "c2f": "C2F-Decoder",
+}
+
+
+def mel_mapping(
+    stimuli_dir: PathLike,
+    audiomae: PathLike,
+    vocoder_mels_path: PathLike,
+    outputs: Mapping[str, PathLike],
+    *,
+    alpha: float,
+    vocoder_path: str | None,
+    dataset: str,
+) -> None:
+    """Appendix A.4: ridge from AudioMAE mels to vocoder mels on training stimuli; test PCC.
+
+    ``m^A`` is the stimulus's AudioMAE mel over the clip's frames (what L_mel trains the decoder
+    to output), ``m^V`` its vocoder mel.
+    """
+    from audiobrain.recon.melmap import fit_mel_mapping, mel_mapping_pcc, vocoder_timing
+
+    table = datasets.read_stimuli(stimuli_dir).table
+    source, target = load_npz(audiomae), load_npz(vocoder_mels_path)
+    timing = vocoder_timing(load_hifigan(vocoder_path, config_key="recon.models.vocoder").mel)
+    pairs = {}
+    for split in ("train", "test"):
+        ids = table.loc[table["split"] == split, "stimulus_id"].to_numpy(str)
+        pairs[split] = (
+            list(source["mel"][stimulus_rows(source["stimulus_id"], ids, audiomae)][:, 0]),
+            list(target["mel"][stimulus_rows(target["stimulus_id"], ids, vocoder_mels_path)]),
+        )
+    train_a, train_v = pairs["train"]
+    mapping = fit_mel_mapping(train_a, [mel.T for mel in train_v], alpha, timing)
+    test_a, test_v = pairs["test"]
+    pcc = mel_mapping_pcc(mapping, test_a, [mel.T for mel in test_v])
+    log.info("mel mapping: test PCC %.3f over %d clips", pcc, len(test_a))
+    save_npz(
+        outputs["mapping"],
+        {
+            "coef": mapping.coef,
+            "intercept": mapping.intercept,
+            "alpha": np.float64(alpha),
+            "frame_rate_hz": np.float64(timing.frame_rate_hz),
+            "first_frame_s": np.float64(timing.first_frame_s),
+        },
+    )
+    write_tsv(
+        pd.DataFrame(
+            [(dataset, alpha, len(train_a), len(test_a), pcc)],
+            columns=["dataset", "alpha", "n_train", "n_test", "pcc"],
+        ),
+        outputs["pcc"],
+    )
+
+
+def load_mel_mapping(path: PathLike):
+    from audiobrain.recon.melmap import FrameTiming, MelMapping
+
+    arrays = load_npz(path)
+    timing = FrameTiming(float(arrays["frame_rate_hz"]), float(arrays["first_frame_s"]))
+    return MelMapping(arrays["coef"], arrays["intercept"], float(arrays["alpha"]), timing)
+
+
+def evaluation_clips(
+    table: pd.DataFrame, test_ids: Sequence[str], n_clips: int | None
+) -> np.ndarray:
+    """Positions in ``test_ids`` of the clips to vocode and score: all, or ``n_clips`` taken
+    round-robin over labels (first occurrences first) so that a small subset spans the classes."""
+    test_ids = np.asarray(test_ids, dtype=str)
+    if n_clips is None or n_clips >= len(test_ids):
+        return np.arange(len(test_ids))
+    labels = table.set_index("stimulus_id").loc[test_ids, "label"].to_numpy(str)
+    rank = pd.Series(labels).groupby(labels).cumcount().to_numpy()
+    first_seen = pd.Series(labels).map({label: i for i, label in enumerate(dict.fromkeys(labels))})
+    order = np.lexsort((first_seen.to_numpy(), rank))
+    return np.sort(order[:n_clips])
+
+
+def vocode_reconstructions(
+    inputs: Mapping[str, PathLike],
+    output: PathLike,
+    *,
+    methods: Sequence[str],
+    vocoder_path: str | None,
+    n_clips: int | None,
+) -> None:
+    """Every method's vocoder mels for the evaluation clips, vocoded with the HiFi-GAN.
+
+    ``inputs``: stimuli (folder), melmap, vocoder_mels, and one predictions file per method key
+    (:data:`METHOD_NAMES`); direct methods give vocoder mels, D_aco's variants AudioMAE mels that
+    the mel mapping turns into vocoder mels (C2F-Decoder, appendix A.4).
+    """
+    from audiobrain.recon.melmap import apply_mel_mapping
+
+    table = datasets.read_stimuli(inputs["stimuli"]).table
+    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    mapping = load_mel_mapping(inputs["melmap"])
+    n_frames = load_npz(inputs["vocoder_mels"])["mel"].shape[1]
+    test_ids = None
+    mels = {}
+    for method in methods:
+        predictions = load_npz(inputs[method])
+        if test_ids is None:
+            test_ids = predictions["test_stimulus"]
+            keep = evaluation_clips(table, test_ids, n_clips)
+        elif list(predictions["test_stimulus"]) != list(test_ids):
+            raise InputError(f"{inputs[method]}: test samples differ from {inputs[methods[0]]}")
+        mel = predictions["mel"][keep]
+        if method in ("c2f", "fine"):
+            mel = np.stack([apply_mel_mapping(mapping, m, n_frames).T for m in mel])
+        mels[METHOD_NAMES[method]] = mel.astype(np.float32)
+    arrays = {"stimulus_id": np.asarray(test_ids, dtype=str)[keep], "method": list(mels)}
+    for index, (name, mel) in enumerate(mels.items()):
+        log.info("vocoding %s: %d clips", name, len(mel))
+        arrays[f"waveform_{index}"] = vocoder(mel)
+        arrays[f"mel_{index}"] = mel
+    arrays["sr_hz"] = np.int64(vocoder.model.config.sampling_rate)
+    save_npz(output, arrays)
+
+
+def read_reconstructions(
+    path: PathLike,
+) -> tuple[np.ndarray, int, dict[str, dict[str, np.ndarray]]]:
+    """Stimulus ids, sample rate and method -> {"waveform", "mel"} as vocoded."""
+    arrays = load_npz(path)
+    methods = {
+        str(name): {"waveform": arrays[f"waveform_{i}"], "mel": arrays[f"mel_{i}"]}
+        for i, name in enumerate(arrays["method"])
+    }
+    return arrays["stimulus_id"], int(arrays["sr_hz"]), methods
+
+
+def evaluation_models(models: Mapping):
+    """PANNs CNN14, VGGish and CLAP from the files ``recon.models`` names."""
+    from audiobrain.recon.metrics import EvaluationModels, load_panns_cnn14, load_vggish
+
+    clap_model, clap_processor = load_clap(models["clap"], config_key="recon.models.clap")
+    return EvaluationModels(
+        panns=load_panns_cnn14(models["panns"], config_key="recon.models.panns"),
+        vggish=load_vggish(models["vggish"], config_key="recon.models.vggish"),
+        clap_model=clap_model,
+        clap_processor=clap_processor,
+    )
+
+
+def subject_metrics(
+    stimuli_dir: PathLike,
+    reconstructions: PathLike,
+    output: PathLike,
+    *,
+    subject: str,
+    models: Mapping,
+    p_gt: float,
+    threads: int = 1,
+) -> None:
+    """Section 3.1's six metrics of each method's reconstructions of one subject's test clips."""
+    import torch
+
+    from audiobrain.recon.metrics import audio_features, reconstruction_metrics
+
+    torch.set_num_threads(threads)
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    ids, sr_hz, methods = read_reconstructions(reconstructions)
+    evaluation = evaluation_models(models)
+    rows = stimulus_rows(stimuli.table["stimulus_id"], ids, stimuli_dir)
+    reference = audio_features(list(stimuli.waveforms[rows]), SAMPLE_RATE_HZ, evaluation)
+    records = []
+    for method, outputs in methods.items():
+        recon = audio_features(list(outputs["waveform"]), sr_hz, evaluation)
+        scores = reconstruction_metrics(recon, reference)
+        log.info("sub-%s %s: %s", subject, method, scores)
+        records.append(
+            {
+                "subject": subject,
+                "method": method,
+                "prompt": "none",
+                "p_gt": p_gt if method == METHOD_NAMES["c2f"] else float("nan"),
+                **scores,
+                "n_clips": len(ids),
+            }
+        )
+    write_tsv(pd.DataFrame(records), output)
+
+
+def metrics_tables(subject_tables: Sequence[PathLike], outputs: Mapping[str, PathLike]) -> None:
+    """``metrics.tsv`` (per subject) and the Table 1/2-shaped summary (TSV and Markdown)."""
+    from audiobrain.io import read_tsv
+    from audiobrain.recon.analysis import reconstruction_table, table_markdown
+
+    tables = [read_tsv(path, dtype={"subject": str}) for path in subject_tables]
+    metrics = pd.concat(tables, ignore_index=True)
+    write_tsv(metrics, outputs["metrics"])
+    table = reconstruction_table(metrics)
+    write_tsv(table, outputs["table"])
+    _write_text(outputs["markdown"], table_markdown(table) + "\n")
+
+
+def _write_text(path: PathLike, text: str) -> None:
+    from audiobrain.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+# --- analyses ---------------------------------------------------------------------------------
+
+
+def _test_features(predictions: Mapping[str, PathLike], key: str) -> tuple[np.ndarray, dict]:
+    """One subject's test ids and method -> decoded features, checked to share the test rows."""
+    ids, decoded = None, {}
+    for method, path in predictions.items():
+        arrays = load_npz(path)
+        if ids is None:
+            ids = arrays["test_stimulus"]
+        elif list(arrays["test_stimulus"]) != list(ids):
+            raise InputError(f"{path}: test samples differ from the subject's other decoders")
+        decoded[method] = arrays[key]
+    return ids, decoded
+
+
+def feature_decoding(
+    subjects: Mapping[str, Mapping[str, PathLike]],
+    clap: PathLike,
+    audiomae: PathLike,
+    outputs: Mapping[str, PathLike],
+) -> None:
+    """Figure 8 analogue: PCC of decoded with true AudioMAE tokens (LiR, Fine, C2F) and CLAP
+    embeddings (D_sem) per subject, each beside the PCC with the truth of another clip (the
+    chance level of a pattern correlation, which shared structure across clips lifts above 0).
+
+    ``subjects``: subject -> {"semantic", "lir", "fine", "c2f"} prediction files.
+    """
+    from audiobrain.recon.analysis import feature_pcc
+    from audiobrain.recon.figures import feature_pcc_bars
+
+    truth_files = {
+        "CLAP": (load_npz(clap), "clap", clap),
+        "AudioMAE": (load_npz(audiomae), "c_gt", audiomae),
+    }
+    methods = {"semantic": ("CLAP", "D_sem", "test"), "lir": ("AudioMAE", "LiR", "c"),
+               "fine": ("AudioMAE", "Fine", "c"), "c2f": ("AudioMAE", "C2F", "c")}  # fmt: skip
+    rows = []
+    for subject, files in subjects.items():
+        for key, (feature, method, array) in methods.items():
+            ids, decoded = _test_features({method: files[key]}, array)
+            table, truth_key, path = truth_files[feature]
+            truth = table[truth_key][stimulus_rows(table["stimulus_id"], ids, path)]
+            rows.append(
+                {
+                    "subject": subject,
+                    "feature": feature,
+                    "method": method,
+                    "pcc": feature_pcc(decoded[method], truth),
+                    "pcc_other_clip": feature_pcc(decoded[method], np.roll(truth, 1, axis=0)),
+                    "pcc_profile": feature_pcc(decoded[method], truth, kind="profile"),
+                    "n_test": len(ids),
+                }
+            )
+    table = pd.DataFrame(rows)
+    write_tsv(table, outputs["table"])
+    acoustic = table[table["feature"] == "AudioMAE"]
+    feature_pcc_bars(
+        acoustic,
+        outputs["figure"],
+        methods=["LiR", "Fine", "C2F"],
+        title="Decoded AudioMAE features",
+    )
+
+
+def semantic_analyses(
+    stimuli_dir: PathLike,
+    subjects: Mapping[str, Mapping[str, PathLike]],
+    clap: PathLike,
+    audiomae: PathLike,
+    outputs: Mapping[str, PathLike],
+    *,
+    seed: int = 0,
+) -> None:
+    """Section 3.3 and A.6: 5-fold SVM accuracy of the clips' labels (genre, speaker gender,
+    sound category) from decoded AudioMAE tokens (Fine vs C2F, upper bound c_gt) and decoded
+    CLAP embeddings (upper bound s_gt), paired t-tests across subjects, and t-SNE plots."""
+    from audiobrain.recon.analysis import semantic_analysis
+    from audiobrain.recon.figures import semantic_accuracy_bars, semantic_tsne
+
+    table = datasets.read_stimuli(stimuli_dir).table.set_index("stimulus_id")
+    clap_table, audiomae_table = load_npz(clap), load_npz(audiomae)
+    acoustic, semantic, labels = {}, {}, {}
+    for subject, files in subjects.items():
+        ids, c = _test_features({"fine": files["fine"], "c2f": files["c2f"]}, "c")
+        _, s = _test_features({"semantic": files["semantic"]}, "test")
+        c_gt = audiomae_table["c_gt"][stimulus_rows(audiomae_table["stimulus_id"], ids, audiomae)]
+        s_gt = clap_table["clap"][stimulus_rows(clap_table["stimulus_id"], ids, clap)]
+        acoustic[subject] = {**c, "gt": c_gt}
+        semantic[subject] = {"decoded": s["semantic"], "gt": s_gt}
+        labels[subject] = table.loc[ids, "label"].to_numpy(str)
+    per_subject_a, summary_a = semantic_analysis(acoustic, labels, seed=seed)
+    per_subject_s, summary_s = semantic_analysis(
+        semantic, labels, comparisons=(("decoded", "gt"),), seed=seed
+    )
+    per_subject_a.insert(1, "space", "AudioMAE")
+    per_subject_s.insert(1, "space", "CLAP")
+    summary_a.insert(0, "space", "AudioMAE")
+    summary_s.insert(0, "space", "CLAP")
+    write_tsv(pd.concat([per_subject_a, per_subject_s], ignore_index=True), outputs["accuracy"])
+    write_tsv(pd.concat([summary_a, summary_s], ignore_index=True), outputs["summary"])
+    semantic_accuracy_bars(
+        per_subject_a.drop(columns="space"),
+        summary_a.drop(columns="space"),
+        outputs["bars"],
+        names={"fine": "Fine", "c2f": "C2F"},
+        title="Label decoding from decoded AudioMAE features",
+    )
+    subject = next(iter(semantic))
+    semantic_tsne(
+        semantic[subject]["gt"],
+        semantic[subject]["decoded"],
+        labels[subject],
+        outputs["tsne"],
+        seed=seed,
+        title=f"CLAP space, sub-{subject}: ground truth vs decoded",
+    )
+
+
+def mel_panels(
+    stimuli_dir: PathLike,
+    reconstructions: PathLike,
+    vocoder_path: str | None,
+    output: PathLike,
+    *,
+    subject: str,
+    n_clips: int = 4,
+) -> None:
+    """Figure 4 analogue: stimulus and each method's vocoder mel for a few clips of one subject."""
+    from audiobrain.recon.figures import mel_spectrogram_panels
+
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    ids, _, methods = read_reconstructions(reconstructions)
+    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    shown = ids[:n_clips]
+    rows = stimulus_rows(stimuli.table["stimulus_id"], shown, stimuli_dir)
+    mels = {
+        "Stimulus": [vocoder_mel(w, SAMPLE_RATE_HZ, vocoder.mel) for w in stimuli.waveforms[rows]]
+    }
+    mels.update({name: list(outputs["mel"][:n_clips]) for name, outputs in methods.items()})
+    labels = stimuli.table.set_index("stimulus_id").loc[shown, "label"]
+    mel_spectrogram_panels(mels, output, clip_titles=list(labels), title=f"sub-{subject}")
+
+
+def audio_page(
+    stimuli_dir: PathLike,
+    reconstructions: Mapping[str, PathLike],
+    output: PathLike,
+    *,
+    dataset: str,
+    n_clips: int = 10,
+) -> None:
+    """A self-contained HTML page of players: each evaluation clip, then every reconstruction.
+
+    Snakemake's report cannot embed audio itself, so the page (WAV data inline) is the report item.
+    """
+    import base64
+    import html
+    import io
+
+    import soundfile
+
+    def player(waveform: np.ndarray, sr_hz: int) -> str:
+        buffer = io.BytesIO()
+        soundfile.write(buffer, np.clip(waveform, -1, 1), sr_hz, format="WAV", subtype="PCM_16")
+        data = base64.b64encode(buffer.getvalue()).decode("ascii")
+        return f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
+
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    table = stimuli.table.set_index("stimulus_id")
+    parts = [f"<h1>Reconstructions: {html.escape(dataset)}</h1>"]
+    for subject, path in reconstructions.items():
+        ids, sr_hz, methods = read_reconstructions(path)
+        parts.append(
+            f"<h2>sub-{html.escape(subject)}</h2><table><tr><th>clip</th><th>Stimulus</th>"
+        )
+        parts += [f"<th>{html.escape(name)}</th>" for name in methods]
+        parts.append("</tr>")
+        for k, stimulus_id in enumerate(ids[:n_clips]):
+            row = stimulus_rows(stimuli.table["stimulus_id"], [stimulus_id], stimuli_dir)[0]
+            cells = [html.escape(f"{stimulus_id} ({table.loc[stimulus_id, 'label']})"),
+                     player(stimuli.waveforms[row], SAMPLE_RATE_HZ)]  # fmt: skip
+            cells += [player(outputs["waveform"][k], sr_hz) for outputs in methods.values()]
+            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+        parts.append("</table>")
+    _write_text(
+        output,
+        "<!DOCTYPE html><html><meta charset='utf-8'><body>" + "".join(parts) + "</body></html>\n",
+    )

@@ -1,0 +1,17 @@
+"""Rule recon_demo_fmri: one demo subject's fMRI with planted truth."""
+
+from pathlib import Path
+
+from audiobrain.pipeline import logging_to
+from audiobrain.recon.pipeline import demo_fmri
+
+with logging_to(snakemake.log[0]):
+    demo_fmri(
+        Path(snakemake.input.table).parent,
+        snakemake.input.clap,
+        snakemake.input.audiomae,
+        snakemake.output.fmri,
+        subject=snakemake.wildcards.subject,
+        settings=snakemake.params.settings,
+        where=snakemake.params.where,
+    )

@@ -1,0 +1,17 @@
+"""Rule recon_subject_metrics: PCC, PSNR, FD, FAD, KL and CLAP score of one subject."""
+
+from pathlib import Path
+
+from audiobrain.pipeline import logging_to
+from audiobrain.recon.pipeline import subject_metrics
+
+with logging_to(snakemake.log[0]):
+    subject_metrics(
+        Path(snakemake.input.table).parent,
+        snakemake.input.audio,
+        snakemake.output[0],
+        subject=snakemake.wildcards.subject,
+        models=snakemake.params.models,
+        p_gt=snakemake.params.p_gt,
+        threads=snakemake.threads,
+    )
