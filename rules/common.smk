@@ -449,6 +449,14 @@ def recon_acoustic_settings(wildcards):
     return settings if epochs is None else {**settings, "epochs": epochs}
 
 
+def recon_mem_mb(paper_mb):
+    """A job's memory: what the paper's datasets need, or 4 GB on a demo dataset, so that the demo
+    fits a laptop and a small test cluster."""
+    return lambda wildcards: (
+        4000 if wildcards.dataset in RECON_DEMO_DATASETS else paper_mb
+    )
+
+
 def recon_gpu(count):
     """GPU rules of the reconstruction study ask for a GPU unless recon.device is cpu."""
     return 0 if RECON.get("device", "auto") == "cpu" else count

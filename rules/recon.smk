@@ -140,9 +140,10 @@ rule recon_clap_features:
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=8000,
+        mem_mb=recon_mem_mb(8000),
         runtime=120,
         gpu=recon_gpu(1),
+        gpu_model="a100",
     params:
         clap=lambda wildcards: RECON_MODELS["clap"],
     script:
@@ -162,9 +163,10 @@ rule recon_audiomae_features:
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=16000,
+        mem_mb=recon_mem_mb(16000),
         runtime=240,
         gpu=recon_gpu(1),
+        gpu_model="a100",
     params:
         settings=RECON_MODELS.get("audiomae"),
         n_patch=lambda wildcards: recon_dataset(wildcards.dataset).get("n_patch"),
@@ -185,7 +187,7 @@ rule recon_vocoder_mels:
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=4000,
+        mem_mb=recon_mem_mb(8000),
         runtime=60,
     params:
         vocoder=RECON_MODELS.get("vocoder"),
@@ -206,7 +208,7 @@ rule recon_semantic_decoder:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=16000,
+        mem_mb=recon_mem_mb(16000),
         runtime=120,
     params:
         settings=RECON.get("semantic"),
@@ -249,7 +251,7 @@ rule recon_acoustic_decoder:
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=32000,
+        mem_mb=recon_mem_mb(32000),
         runtime=720,
         gpu=recon_gpu(1),
         gpu_model="a100",
@@ -278,7 +280,7 @@ rule recon_linear_acoustic_decoder:
     conda:
         "../envs/analysis.yaml"
     resources:
-        mem_mb=64000,
+        mem_mb=recon_mem_mb(64000),
         runtime=120,
     params:
         alpha=RECON.get("semantic", {}).get("alpha"),
@@ -297,15 +299,43 @@ rule recon_direct_decoder:
     benchmark:
         "benchmarks/rules/recon/{dataset}/direct_decoder_sub-{subject}_{kind}.tsv"
     wildcard_constraints:
-        kind="lir|mlp|bilstm|transformer",
+        kind="lir|mlp",
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=32000,
-        runtime=480,
-        gpu=lambda wildcards: recon_gpu(
-            1 if wildcards.kind in ("bilstm", "transformer") else 0
+        mem_mb=recon_mem_mb(32000),
+        runtime=120,
+    params:
+        settings=RECON.get("direct"),
+        seed=RECON.get("seed"),
+        resume=lambda wildcards: recon_resume_path(
+            wildcards, f"direct-{wildcards.kind}"
         ),
+        device=RECON.get("device"),
+    script:
+        "../workflow/scripts/recon_direct_decoder.py"
+
+
+# The BiLSTM and the Transformer train like D_aco: GPU jobs that resume a killed run.
+rule recon_direct_network:
+    input:
+        fmri=recon_fmri_path("{dataset}", "{subject}"),
+        mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+    output:
+        recon_subject_path("{dataset}", "{subject}", "predictions", "direct-{kind}.npz"),
+    log:
+        "logs/recon/{dataset}/direct_network_sub-{subject}_{kind}.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/direct_network_sub-{subject}_{kind}.tsv"
+    wildcard_constraints:
+        kind="bilstm|transformer",
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=recon_mem_mb(32000),
+        runtime=480,
+        gpu=recon_gpu(1),
+        gpu_model="a100",
     params:
         settings=RECON.get("direct"),
         seed=RECON.get("seed"),
@@ -335,7 +365,7 @@ rule recon_mel_mapping:
     conda:
         "../envs/torch.yaml"
     resources:
-        mem_mb=8000,
+        mem_mb=recon_mem_mb(8000),
         runtime=30,
     params:
         alpha=RECON.get("melmap", {}).get("alpha"),
@@ -358,9 +388,10 @@ rule recon_vocode:
         "../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=recon_mem_mb(8000),
         runtime=120,
         gpu=recon_gpu(1),
+        gpu_model="a100",
     params:
         methods=RECON_METHODS,
         vocoder=RECON_MODELS.get("vocoder"),
@@ -386,9 +417,10 @@ rule recon_subject_metrics:
         "../envs/torch.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
+        mem_mb=recon_mem_mb(8000),
         runtime=120,
         gpu=recon_gpu(1),
+        gpu_model="a100",
     params:
         models=RECON_MODELS,
         p_gt=RECON.get("acoustic", {}).get("p_gt", 0.25),

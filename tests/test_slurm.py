@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pytest
 import yte
-from test_workflow import mous_skeleton
+from test_workflow import C2F_CONFIGS, c2f_skeleton, mous_skeleton
 
 from conftest import REDUCED_DEMO, REPO, merged, write_config
 
@@ -57,6 +57,9 @@ SLURM_DEMO = merged(
     {
         "dataset": {"subjects": ["01", "02", "03"]},
         "networks": {"types": ["untrained", *_TRAINED[:1]]},
+        # The reconstruction study's routing is checked on its paper DAG below (a dry-run); a
+        # SLURM run of its demo would add minutes to CI without testing anything more.
+        "recon": {"datasets": []},
     },
 )
 if _TRAINED:
@@ -238,6 +241,32 @@ def test_paper_config_dry_run_with_the_slurm_profile(tmp_path):
         f"paper config with profiles/slurm: {len(jobs)} jobs, {len(units)} sbatch submissions "
         f"({len(bundles)} bundles), dry-run {elapsed:.1f} s"
     )
+
+
+def test_reconstruction_paper_dag_routes_gpu_jobs_to_the_gpu_partition(tmp_path):
+    c2f_skeleton(tmp_path)
+    output = snakemake(
+        [
+            *("-n", "--profile", str(PROFILE)),
+            *("-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)),
+            *("--configfile", *C2F_CONFIGS),
+        ],
+        cwd=tmp_path,
+    )
+    jobs = [job for job in dag_jobs(output) if job.rule.startswith("recon_")]
+    check_routing(jobs, *profile_partitions())
+    gpu_rules = {job.rule for job in jobs if job.gpus}
+    assert gpu_rules == {
+        "recon_clap_features",
+        "recon_audiomae_features",
+        "recon_acoustic_decoder",
+        "recon_direct_network",
+        "recon_vocode",
+        "recon_subject_metrics",
+    }
+    # Paper-size jobs ask for paper-size memory (the demo's ask for 4 GB).
+    linear = [job for job in jobs if job.rule == "recon_linear_acoustic_decoder"]
+    assert linear and all(int(job.resources["mem_mb"]) == 64000 for job in linear)
 
 
 # --- a real one-node SLURM ------------------------------------------------------------------

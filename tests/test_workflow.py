@@ -112,7 +112,8 @@ def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
         assert counts[f"recon_prepare_{name}"] == 1
     assert counts["recon_semantic_decoder"] == n_subjects
     assert counts["recon_acoustic_decoder"] == 2 * n_subjects  # C2F and Fine
-    assert counts["recon_direct_decoder"] == 4 * n_subjects  # LiR, MLP, BiLSTM, Transformer
+    assert counts["recon_direct_decoder"] == 2 * n_subjects  # LiR, MLP
+    assert counts["recon_direct_network"] == 2 * n_subjects  # BiLSTM, Transformer
     assert counts["recon_subject_metrics"] == counts["recon_vocode"] == n_subjects
     assert counts["recon_metrics"] == counts["recon_mel_mapping"] == 3
     assert "recon_demo_models" not in counts and "recon_demo_stimuli" not in counts
