@@ -37,6 +37,17 @@ REDUCED_DEMO["recon"] = {
 }
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny tensors: thread start-up costs more than it saves on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def merged(base: dict, overrides: dict) -> dict:
     result = copy.deepcopy(base)
     for key, value in overrides.items():

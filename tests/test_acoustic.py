@@ -22,6 +22,8 @@ from audiobrain.recon.acoustic import (
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig
 from audiobrain.training import batch_indices
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D_SEM = 6
 N_PATCH = 8  # 4 time columns of 2 mel rows: the clip covers 64 of the 128 frames
 CONFIG = AudioMAEConfig(
@@ -49,15 +51,6 @@ FAST = {
 
 def settings(**overrides) -> AcousticSettings:
     return AcousticSettings(**{**FAST, **overrides})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: thread start-up costs more than it saves on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from test_acoustic import one_thread  # noqa: F401  (autouse: one torch thread)
 
 from audiobrain.io import InputError, save_torch
 from audiobrain.recon.direct import (
@@ -16,6 +15,8 @@ from audiobrain.recon.direct import (
     fit_direct,
     predict_direct,
 )
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 N_TRAIN, N_TEST, N_VOXELS, N_FRAMES, N_MELS = 240, 80, 12, 6, 5
 TINY = DirectSettings(

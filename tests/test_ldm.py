@@ -26,6 +26,8 @@ from audiobrain.recon.ldm import (
 )
 from audiobrain.recon.trainer import seeded_module
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 D = 16  # AudioMAE embedding size: the UNet's cross_attention_dim
 N_PATCH = 4
 D_SEM = 6
@@ -53,15 +55,6 @@ TINY = {
 
 def settings(**overrides) -> LDMSettings:
     return LDMSettings(**{**TINY, **overrides})
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny tensors: thread start-up costs more than it saves on a shared 2-core machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
