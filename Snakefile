@@ -34,6 +34,7 @@ include: "rules/brainscores.smk"
 include: "rules/networks.smk"
 include: "rules/stats.smk"
 include: "rules/recon.smk"
+include: "rules/ldm.smk"
 
 
 report: "report/workflow.rst"

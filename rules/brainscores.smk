@@ -1,5 +1,7 @@
 # Brain scores (section 2.6): per subject and network, every cumulative level L0..L5 and every
-# layer alone, 12 leave-one-block-out folds, ridge with per-voxel alpha, Pearson r.
+# layer alone, 12 leave-one-block-out folds, ridge with per-voxel alpha, Pearson r. One job scores
+# every seed of a network type (one file per seed): the seeds share the job's start, its imports
+# and the L0 (mel) scores, which do not depend on the network.
 
 
 rule brain_scores:
@@ -7,13 +9,15 @@ rule brain_scores:
         bold=clean_bold_path("{subject}"),
         events=events_path("{subject}"),
         mel="results/features/stimuli_mel.npz",
-        activations=activations_path("{network}", "{seed}"),
+        activations=expand(activations_path("{{network}}", "{seed}"), seed=SEEDS),
     output:
-        scores=brainscore_path("{subject}", "{network}", "{seed}"),
+        scores=expand(
+            brainscore_path("{{subject}}", "{{network}}", "{seed}"), seed=SEEDS
+        ),
     log:
-        "logs/brain_scores/sub-{subject}_net-{network}_seed-{seed}.log",
+        "logs/brain_scores/sub-{subject}_net-{network}.log",
     benchmark:
-        "benchmarks/rules/brain_scores/sub-{subject}_net-{network}_seed-{seed}.tsv"
+        "benchmarks/rules/brain_scores/sub-{subject}_net-{network}.tsv"
     group:
         "brainscores"
     conda:

@@ -336,6 +336,13 @@ RECON_DEMO_MODELS = RECON.get("demo_models", {}).get("root", "data/recon_demo/mo
 
 
 RECON_METHODS = ["lir", "mlp", "bilstm", "transformer", "fine", "c2f"]
+RECON_LDM = RECON.get("ldm", {})
+RECON_STUDY = RECON.get("study", {})
+# P_gt of D_aco and of Tables 1-2; Table 3 repeats C2F-LDM for each of the study's P_gt values.
+RECON_P_GT = RECON.get("acoustic", {}).get("p_gt", 0.25)
+RECON_STUDY_P_GTS = RECON_STUDY.get("p_gt", [0.0, 0.25, 0.5])
+RECON_STUDY_PROMPTS = RECON_STUDY.get("prompts", ["none", "text", "audio"])
+RECON_PARTS = ["reconstructions", "conditional"]  # Tables 1-2; Table 3
 
 
 def recon_dataset(dataset):
@@ -385,27 +392,132 @@ def recon_dataset_inputs(dataset):
     return [settings[key] for key in keys]
 
 
-def recon_prediction_paths(wildcards):
-    """A subject's test predictions of each reconstruction method, by method key."""
-    paths = {}
-    for method in RECON_METHODS:
-        name = (
-            f"acoustic-{method}.npz"
-            if method in ("c2f", "fine")
-            else f"direct-{method}.npz"
-        )
-        paths[method] = recon_subject_path(
-            wildcards.dataset, wildcards.subject, "predictions", name
-        )
-    return paths
+def recon_c2f_ldm(p_gt):
+    """Name of the C2F-LDM trained with this P_gt (its D_aco trained with it too)."""
+    return f"c2f-pgt{float(p_gt):g}"
+
+
+def recon_ldm_models():
+    """Fine-LDM and a C2F-LDM per P_gt of the study and of Tables 1-2."""
+    p_gts = sorted({float(p) for p in [*RECON_STUDY_P_GTS, RECON_P_GT]})
+    return ["fine"] + [recon_c2f_ldm(p) for p in p_gts]
+
+
+def recon_ldm_p_gt(model):
+    return float(model.split("pgt")[1]) if "pgt" in model else RECON_P_GT
+
+
+def recon_acoustic_variant(model):
+    """The D_aco an LDM starts from: Fine, or C2F trained with the LDM's P_gt."""
+    if model == "fine":
+        return "fine"
+    p_gt = recon_ldm_p_gt(model)
+    return "c2f" if abs(p_gt - RECON_P_GT) < 1e-9 else recon_c2f_ldm(p_gt)
+
+
+def recon_vocode_entries(part):
+    """What recon_vocode vocodes: Tables 1-2's methods, or Table 3's C2F-LDM cells."""
+    if part == "reconstructions":
+        methods = [*RECON_METHODS, "fine_ldm", "c2f_ldm"]
+        inputs = {"fine_ldm": "ldm-fine", "c2f_ldm": f"ldm-{recon_c2f_ldm(RECON_P_GT)}"}
+        return [
+            {
+                "method": method,
+                "prompt": "none",
+                "p_gt": RECON_P_GT if method.startswith("c2f") else None,
+                "input": inputs.get(method, method),
+            }
+            for method in methods
+        ]
+    return [
+        {
+            "method": "c2f_ldm",
+            "prompt": prompt,
+            "p_gt": float(p_gt),
+            "input": f"ldm-{recon_c2f_ldm(p_gt)}",
+            "prefix": "" if prompt == "none" else f"{prompt}_",
+        }
+        for p_gt in RECON_STUDY_P_GTS
+        for prompt in RECON_STUDY_PROMPTS
+    ]
+
+
+def recon_n_clips(part):
+    """Test clips per subject a part scores: recon.evaluation.n_clips, or for Table 3 the
+    study's own n_clips where set (null: all)."""
+    n_clips = RECON.get("evaluation", {}).get("n_clips")
+    if part == "conditional" and "n_clips" in RECON_STUDY:
+        return RECON_STUDY["n_clips"]
+    return n_clips
+
+
+def recon_prediction_path(wildcards, key):
+    """A subject's test predictions for an entry's input key (method or ldm-<model>)."""
+    if key.startswith("ldm-"):
+        name = f"{key}.npz"
+    elif key in ("c2f", "fine"):
+        name = f"acoustic-{key}.npz"
+    else:
+        name = f"direct-{key}.npz"
+    return recon_subject_path(wildcards.dataset, wildcards.subject, "predictions", name)
 
 
 def recon_reconstruction_inputs(wildcards):
+    keys = {entry["input"] for entry in recon_vocode_entries(wildcards.part)}
     return {
-        **recon_prediction_paths(wildcards),
+        **{key: recon_prediction_path(wildcards, key) for key in sorted(keys)},
         "table": recon_path(wildcards.dataset, "stimuli.tsv"),
+        "fmri": recon_fmri_path(wildcards.dataset, wildcards.subject),
         "melmap": recon_path(wildcards.dataset, "melmap.npz"),
         "mels": recon_path(wildcards.dataset, "features/vocoder_mel.npz"),
+    }
+
+
+def recon_ldm_settings(wildcards):
+    """recon.ldm with the dataset's own overrides (epochs, pretrained checkpoints)."""
+    return {**RECON_LDM, **recon_dataset(wildcards.dataset).get("ldm", {})}
+
+
+def recon_vae_input(wildcards):
+    """The dataset's pretrained VAE folder, or the VAE the workflow trains (the demo)."""
+    pretrained = recon_ldm_settings(wildcards).get("pretrained_vae")
+    return pretrained or recon_path(wildcards.dataset, "ldm", "vae.pt")
+
+
+def recon_unet_input(wildcards):
+    """The T-UNet each subject's G starts from: the dataset's pretrained folder, the G that
+    recon_ldm_pretrain trains (no pretrained one, pretrain_epochs > 0), or none (random).
+    """
+    settings = recon_ldm_settings(wildcards)
+    if settings.get("pretrained_unet"):
+        return {"unet": settings["pretrained_unet"]}
+    if settings.get("pretrain_epochs", 0) > 0:
+        return {"unet": recon_path(wildcards.dataset, "ldm", "pretrained.pt")}
+    return {}
+
+
+def recon_text_input(wildcards):
+    """CLAP text prompts of the dataset, where its config gives any."""
+    if recon_dataset(wildcards.dataset).get("text_prompts"):
+        return {"text": recon_path(wildcards.dataset, "features/clap_text.npz")}
+    return {}
+
+
+def recon_metrics_inputs(wildcards):
+    return [
+        recon_subject_path(wildcards.dataset, subject, "metrics", f"{part}.tsv")
+        for part in RECON_PARTS
+        for subject in recon_dataset(wildcards.dataset)["subjects"]
+    ]
+
+
+def recon_conditioning_inputs(wildcards):
+    return {
+        f"{subject}/{model}": recon_subject_path(
+            wildcards.dataset, subject, "predictions", f"ldm-{model}.npz"
+        )
+        for subject in recon_dataset(wildcards.dataset)["subjects"]
+        for model in recon_ldm_models()
     }
 
 
@@ -443,10 +555,15 @@ def recon_model_files(*keys):
 
 
 def recon_acoustic_settings(wildcards):
-    """recon.acoustic, with the dataset's own number of epochs where it sets one."""
+    """recon.acoustic, with the dataset's own number of epochs where it sets one, and the P_gt
+    a study variant (c2f-pgt<P>) names."""
     epochs = recon_dataset(wildcards.dataset).get("acoustic_epochs")
     settings = dict(RECON.get("acoustic", {}))
-    return settings if epochs is None else {**settings, "epochs": epochs}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    if "pgt" in wildcards.variant:
+        settings["p_gt"] = recon_ldm_p_gt(wildcards.variant)
+    return settings
 
 
 def recon_mem_mb(paper_mb):
@@ -470,6 +587,8 @@ def recon_outputs():
             "sample_counts.tsv",
             "metrics.tsv",
             "table_reconstruction.tsv",
+            "table_conditional.tsv",
+            "ldm_conditioning.tsv",
             "melmap_pcc.tsv",
             "feature_pcc.tsv",
             "semantic_summary.tsv",

@@ -247,7 +247,7 @@ rule recon_acoustic_decoder:
     benchmark:
         "benchmarks/rules/recon/{dataset}/acoustic_decoder_sub-{subject}_{variant}.tsv"
     wildcard_constraints:
-        variant="c2f|fine",
+        variant="c2f|fine|c2f-pgt[0-9.]+",
     conda:
         "../envs/torch.yaml"
     resources:
@@ -256,6 +256,7 @@ rule recon_acoustic_decoder:
         gpu=recon_gpu(1),
         gpu_model="a100",
     params:
+        variant=lambda wildcards: wildcards.variant.split("-")[0],
         settings=recon_acoustic_settings,
         audiomae=RECON_MODELS.get("audiomae"),
         seed=RECON.get("seed"),
@@ -374,28 +375,35 @@ rule recon_mel_mapping:
         "../workflow/scripts/recon_mel_mapping.py"
 
 
+# Vocoded per subject in two parts: Tables 1-2's methods, and Table 3's cells (C2F-LDM with each
+# P_gt and prompt, on recon.study.n_clips clips).
 rule recon_vocode:
     input:
         unpack(recon_reconstruction_inputs),
         vocoder=recon_model_files("vocoder"),
     output:
-        recon_subject_path("{dataset}", "{subject}", "audio", "reconstructions.npz"),
+        audio=recon_subject_path("{dataset}", "{subject}", "audio", "{part}.npz"),
+        wav=directory(recon_subject_path("{dataset}", "{subject}", "audio", "{part}")),
     log:
-        "logs/recon/{dataset}/vocode_sub-{subject}.log",
+        "logs/recon/{dataset}/vocode_sub-{subject}_{part}.log",
     benchmark:
-        "benchmarks/rules/recon/{dataset}/vocode_sub-{subject}.tsv"
+        "benchmarks/rules/recon/{dataset}/vocode_sub-{subject}_{part}.tsv"
+    wildcard_constraints:
+        part="|".join(RECON_PARTS),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    # One thread: a second one gained little (short batches, start-up), and a 1-thread job
+    # leaves the other core of a laptop to another job.
+    threads: 1
     resources:
         mem_mb=recon_mem_mb(8000),
         runtime=120,
         gpu=recon_gpu(1),
         gpu_model="a100",
     params:
-        methods=RECON_METHODS,
+        entries=lambda wildcards: recon_vocode_entries(wildcards.part),
         vocoder=RECON_MODELS.get("vocoder"),
-        n_clips=RECON.get("evaluation", {}).get("n_clips"),
+        n_clips=lambda wildcards: recon_n_clips(wildcards.part),
     script:
         "../workflow/scripts/recon_vocode.py"
 
@@ -403,19 +411,19 @@ rule recon_vocode:
 rule recon_subject_metrics:
     input:
         table=recon_path("{dataset}", "stimuli.tsv"),
-        audio=recon_subject_path(
-            "{dataset}", "{subject}", "audio", "reconstructions.npz"
-        ),
+        audio=recon_subject_path("{dataset}", "{subject}", "audio", "{part}.npz"),
         models=recon_model_files("clap", "panns", "vggish"),
     output:
-        recon_subject_path("{dataset}", "{subject}", "metrics", "metrics.tsv"),
+        recon_subject_path("{dataset}", "{subject}", "metrics", "{part}.tsv"),
     log:
-        "logs/recon/{dataset}/metrics_sub-{subject}.log",
+        "logs/recon/{dataset}/metrics_sub-{subject}_{part}.log",
     benchmark:
-        "benchmarks/rules/recon/{dataset}/metrics_sub-{subject}.tsv"
+        "benchmarks/rules/recon/{dataset}/metrics_sub-{subject}_{part}.tsv"
+    wildcard_constraints:
+        part="|".join(RECON_PARTS),
     conda:
         "../envs/torch.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=recon_mem_mb(8000),
         runtime=120,
@@ -423,16 +431,13 @@ rule recon_subject_metrics:
         gpu_model="a100",
     params:
         models=RECON_MODELS,
-        p_gt=RECON.get("acoustic", {}).get("p_gt", 0.25),
     script:
         "../workflow/scripts/recon_subject_metrics.py"
 
 
 rule recon_metrics:
     input:
-        lambda wildcards: recon_subject_paths(
-            wildcards.dataset, "metrics", "metrics.tsv"
-        ),
+        recon_metrics_inputs,
     output:
         metrics=recon_path("{dataset}", "metrics.tsv"),
         table=report(
@@ -441,11 +446,22 @@ rule recon_metrics:
             category="Reconstruction",
             subcategory="{dataset}",
         ),
-        markdown=recon_path("{dataset}", "table_reconstruction.md"),
+        table_markdown=recon_path("{dataset}", "table_reconstruction.md"),
+        conditional=report(
+            recon_path("{dataset}", "table_conditional.tsv"),
+            caption="../report/recon_conditional.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
+        conditional_markdown=recon_path("{dataset}", "table_conditional.md"),
     log:
         "logs/recon/{dataset}/metrics.log",
     conda:
         "../envs/analysis.yaml"
+    params:
+        p_gt=RECON_P_GT,
+        study_p_gts=RECON_STUDY_P_GTS,
+        study_prompts=RECON_STUDY_PROMPTS,
     script:
         "../workflow/scripts/recon_metrics.py"
 

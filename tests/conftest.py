@@ -34,6 +34,7 @@ REDUCED_DEMO["recon"] = {
     "acoustic": {"epochs": 3},
     "direct": {"epochs": 3, "mlp_max_iter": 50},
     "evaluation": {"n_clips": 4},
+    "study": {"n_clips": 4},
 }
 
 

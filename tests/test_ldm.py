@@ -19,8 +19,10 @@ from audiobrain.recon.ldm import (
     load_ldm,
     load_pretrained_unet,
     load_pretrained_vae,
+    load_vae,
     sample,
     save_ldm,
+    save_vae,
     train_ldm,
     train_vae,
 )
@@ -239,6 +241,14 @@ def test_sampling_is_seeded_per_sample(ldm, data):
     assert np.abs(other - first).max() > 1e-2
 
 
+def test_noise_follows_the_given_indices(ldm, data):
+    c = data["c_gt_train"][:3]
+    alone = ldm.sample(c[2:], N_FRAMES, seed=0, noise_indices=[2])
+    np.testing.assert_allclose(alone[0], ldm.sample(c, N_FRAMES, seed=0)[2], atol=1e-5)
+    with pytest.raises(InputError, match="3 conditions but"):
+        ldm.sample(c, N_FRAMES, seed=0, noise_indices=[0])
+
+
 def test_the_condition_and_the_guidance_are_used(ldm, data):
     c = data["c_gt_train"][:2]
     guided = generate(ldm, c)
@@ -255,6 +265,19 @@ def test_saved_models_sample_alike(ldm, data, tmp_path):
     )
     with pytest.raises(InputError, match="cannot read the latent diffusion model"):
         load_ldm(tmp_path / "missing.pt")
+
+
+def test_a_saved_vae_keeps_its_latent_scale_and_decodes_alike(vae, tmp_path):
+    save_vae(tmp_path / "vae.pt", vae)
+    loaded = load_vae(tmp_path / "vae.pt")
+    assert loaded.config.scaling_factor == vae.config.scaling_factor != 1.0
+    latent = torch.randn(1, 4, 2, 2, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.decode(latent).sample, vae.decode(latent).sample)
+    vae.save_pretrained(tmp_path / "folder")
+    assert load_vae(tmp_path / "folder").config.latent_channels == 4
+    with pytest.raises(InputError, match="cannot read the VAE"):
+        load_vae(tmp_path / "missing.pt")
 
 
 def test_pretrained_folders_are_checked(tmp_path):
@@ -277,6 +300,8 @@ def test_settings_name_bad_keys():
         LDMSettings.from_mapping({"lr": 1e-4})
     with pytest.raises(InputError, match="recon.ldm.uncond_prob: expected 0..1"):
         LDMSettings.from_mapping({"uncond_prob": 2})
+    with pytest.raises(InputError, match="recon.ldm.sample_autocast: expected one of"):
+        LDMSettings.from_mapping({"sample_autocast": "fp8"})
     with pytest.raises(InputError, match="recon.ldm.ddim_steps: must be > 0"):
         LDMSettings.from_mapping({"ddim_steps": 0})
     with pytest.raises(InputError, match="recon.ldm.unet_head_channels: 12 does not divide"):

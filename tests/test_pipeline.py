@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
 
-from audiobrain import pipeline, simulate
+from audiobrain import features, pipeline, ridge, simulate
+from audiobrain.architecture import LAYER_NAMES
 from audiobrain.io import InputError, read_tsv, write_gifti_timeseries, write_tsv
 
 TINY = dict(n_subjects=1, pool_size=60, n_blocks=12, sentences_per_block=5, seed=5)
@@ -87,3 +89,39 @@ def test_stimulus_pool_is_every_file_heard(layout):
     pool = pipeline.stimulus_pool([layout.events("01")], "sentence")
     heard = pd.read_csv(layout.events("01"), sep="\t")["stim_file"]
     assert pool == sorted(set(heard))
+
+
+def random_feature_file(path, stim_ids, layers, frame_rate_hz, rng):
+    """A feature file of ``layers`` with random frames (1 to 2 s of them) for every stimulus."""
+    lengths = rng.integers(frame_rate_hz, 2 * frame_rate_hz, len(stim_ids))
+    per_layer = {name: [rng.random((n, 3), dtype=np.float32) for n in lengths] for name in layers}
+    features.save_features(path, stim_ids, per_layer, dict.fromkeys(layers, frame_rate_hz))
+    return path
+
+
+def test_seeds_scored_in_one_call_give_the_bytes_of_one_call_each(layout, tmp_path, monkeypatch):
+    bold, events = tmp_path / "clean.npz", layout.events("01")
+    clean(layout, bold)
+    stim_ids = [Path(f).stem for f in pipeline.stimulus_pool([events], "sentence")]
+    rng = np.random.default_rng(0)
+    mel = random_feature_file(tmp_path / "mel.npz", stim_ids, ["mel"], 100, rng)
+    seeds = [
+        random_feature_file(tmp_path / f"seed-{seed}.npz", stim_ids, LAYER_NAMES, 50, rng)
+        for seed in (0, 1)
+    ]
+    settings = dict(tr_s=2.0, trial_type="sentence", alphas=[1.0, 1e2, 1e4], n_splits=12)
+    scored = []
+    brain_score = ridge.brain_score
+    monkeypatch.setattr(
+        ridge, "brain_score", lambda X, *args, **kw: scored.append(X) or brain_score(X, *args, **kw)
+    )
+    together = [tmp_path / f"together-{seed}.npz" for seed in (0, 1)]
+    pipeline.subject_brain_scores(bold, events, mel, seeds, together, **settings)
+    assert len(scored) == 2 * 11 - 1  # L0, the mel baseline, is the same for both: scored once
+    for seed, output in zip(seeds, together, strict=True):
+        alone = tmp_path / f"alone-{seed.name}"
+        pipeline.subject_brain_scores(bold, events, mel, [seed], [alone], **settings)
+        assert alone.read_bytes() == output.read_bytes()
+        assert alone.with_suffix(".json").read_bytes() == output.with_suffix(".json").read_bytes()
+    with pytest.raises(ValueError, match="2 activations files and 1 outputs"):
+        pipeline.subject_brain_scores(bold, events, mel, seeds, together[:1], **settings)

@@ -253,3 +253,30 @@ def test_bad_figure_inputs_name_the_problem(tmp_path):
     with pytest.raises(InputError, match="at least 3 samples"):
         figures.tsne_embedding(np.ones((2, 4)))
     assert not list(tmp_path.iterdir())
+
+
+def test_conditional_table_has_a_row_per_p_gt_and_prompt_and_dashes_for_missing_prompts():
+    rows = []
+    for subject, offset in (("01", 0.0), ("02", 0.1)):
+        for p_gt in (0.0, 0.25, 0.5):
+            for prompt in ("none", "text"):  # no audio prompts: a dataset without prompt clips
+                pcc = 0.3 + p_gt + (0.05 if prompt == "text" else 0.0) + offset
+                metrics = {"pcc": pcc, "psnr": 15.0, "fd": 9.0 - p_gt, "fad": 4.0, "kl": 1.0}
+                rows.append(
+                    {"subject": subject, "method": "C2F-LDM", "prompt": prompt, "p_gt": p_gt,
+                     **metrics, "clap": 0.4, "n_clips": 10 if prompt == "none" else 8}
+                )  # fmt: skip
+    rows.append({**rows[0], "method": "Fine-LDM", "p_gt": float("nan"), "pcc": 0.99})
+    table = analysis.conditional_table(pd.DataFrame(rows))
+    assert list(zip(table["p_gt"], table["prompt"], strict=True)) == [
+        (p, prompt) for p in (0.0, 0.25, 0.5) for prompt in ("none", "text", "audio")
+    ]
+    cell = table.set_index(["p_gt", "prompt"]).loc[(0.5, "text")]
+    assert cell["pcc"] == pytest.approx(0.9) and cell["n_subjects"] == 2 and cell["n_clips"] == 8
+    audio = table[table["prompt"] == "audio"]
+    assert audio["pcc"].isna().all() and (audio["n_subjects"] == 0).all()
+    assert list(table.loc[table["best_pcc"], "prompt"]) == ["text"]  # Fine-LDM's row is not in
+    markdown = analysis.table_markdown(table)
+    assert "| P_gt | Prompt | PCC ↑ |" in markdown
+    assert "| 0.5 | text | **0.900** |" in markdown
+    assert "| 0 | audio | - | - |" in markdown

@@ -227,9 +227,13 @@ def test_paper_config_dry_run_with_the_slurm_profile(tmp_path):
     bundles = [unit for unit in units if isinstance(unit, list)]
     n_subjects = len(config["dataset"]["subjects"])
     n_networks = len(config["networks"]["types"]) * len(config["networks"]["seeds"])
+    n_types = len(config["networks"]["types"])
     brain_scores = [b for b in bundles if b[0].rule == "brain_scores"]
-    assert sum(map(len, brain_scores)) == n_subjects * n_networks
-    assert len(brain_scores) == math.ceil(n_subjects * n_networks / components["brainscores"])
+    assert sum(map(len, brain_scores)) == n_subjects * n_types  # each job: all seeds of a type
+    assert len(brain_scores) == math.ceil(n_subjects * n_types / components["brainscores"])
+    # 30 brain scores per bundle, each counted 10 min: 5 h, as README "Bundles" says
+    assert n_networks // n_types * components["brainscores"] == 30
+    assert {sum(int(job.resources["runtime"]) for job in b) for b in brain_scores} == {300}
     cleaning = [b for b in bundles if b[0].rule == "clean_bold"]
     assert len(cleaning) == math.ceil(n_subjects / components["preprocess"])
     assert all(len(b) <= max(components.values()) for b in bundles)
@@ -263,6 +267,8 @@ def test_reconstruction_paper_dag_routes_gpu_jobs_to_the_gpu_partition(tmp_path)
         "recon_direct_network",
         "recon_vocode",
         "recon_subject_metrics",
+        "recon_ldm",
+        "recon_ldm_sample",
     }
     # Paper-size jobs ask for paper-size memory (the demo's ask for 4 GB).
     linear = [job for job in jobs if job.rule == "recon_linear_acoustic_decoder"]

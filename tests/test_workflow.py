@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import soundfile
 import yaml
 
 from conftest import REPO, run_snakemake, write_config
@@ -65,7 +66,8 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
     assert counts["fmriprep"] == n_subjects
     assert counts["clean_bold"] == n_subjects
     assert counts["activations"] == n_networks
-    assert counts["brain_scores"] == n_subjects * n_networks
+    # one brain_scores job per subject and network type scores all its seeds (one file each)
+    assert counts["brain_scores"] == n_subjects * len(config["networks"]["types"])
     assert counts["group_stats"] == 5
     assert counts["train_network"] == counts["evaluate_network"] == 4 * 6
     assert counts["prepare_corpus"] == 4
@@ -95,6 +97,9 @@ def c2f_skeleton(root: Path) -> dict:
                 (root / recon["sources"][name][key]).mkdir(parents=True)
     models = recon["models"]
     (root / models["vocoder"]).mkdir(parents=True)
+    for source in recon["sources"].values():
+        for key in ("pretrained_unet", "pretrained_vae"):
+            (root / source["ldm"][key]).mkdir(parents=True, exist_ok=True)
     for path in (models["audiomae"]["checkpoint"], models["panns"], models["vggish"]):
         (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).touch()
@@ -111,12 +116,20 @@ def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
     for name in recon["datasets"]:
         assert counts[f"recon_prepare_{name}"] == 1
     assert counts["recon_semantic_decoder"] == n_subjects
-    assert counts["recon_acoustic_decoder"] == 2 * n_subjects  # C2F and Fine
+    # C2F (P_gt 0.25), Fine, and C2F with Table 3's other P_gt values 0 and 0.5
+    assert counts["recon_acoustic_decoder"] == 4 * n_subjects
     assert counts["recon_direct_decoder"] == 2 * n_subjects  # LiR, MLP
     assert counts["recon_direct_network"] == 2 * n_subjects  # BiLSTM, Transformer
-    assert counts["recon_subject_metrics"] == counts["recon_vocode"] == n_subjects
+    # G per subject: Fine-LDM and C2F-LDM with each P_gt, each sampled once (every prompt)
+    assert counts["recon_ldm"] == counts["recon_ldm_sample"] == 4 * n_subjects
+    # vocoded and scored in two parts per subject: Tables 1-2, and the rest of Table 3
+    assert counts["recon_subject_metrics"] == counts["recon_vocode"] == 2 * n_subjects
     assert counts["recon_metrics"] == counts["recon_mel_mapping"] == 3
+    assert counts["recon_ldm_conditioning"] == 3
+    assert counts["recon_text_prompts"] == 2  # Brain2Music genres, Brain2Speech genders
+    # AudioLDM2's pretrained VAEs: none is trained
     assert "recon_demo_models" not in counts and "recon_demo_stimuli" not in counts
+    assert "recon_ldm_vae" not in counts
 
 
 def test_missing_dataset_copy_is_named_before_any_job(tmp_path):
@@ -219,30 +232,60 @@ def test_rerunning_one_rule_gives_the_same_bytes(demo_run):
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
-RECON_METHODS = ["LiR", "MLP", "BiLSTM", "Transformer", "Fine-Decoder", "C2F-Decoder"]
+RECON_METHODS = ["LiR", "MLP", "BiLSTM", "Transformer", "Fine-LDM", "C2F-Decoder", "C2F-LDM"]
+ALL_RECON_METHODS = [*RECON_METHODS, "Fine-Decoder"]  # Tables 1-2's order, Fine-Decoder last
+METRICS = ["pcc", "psnr", "fd", "fad", "kl", "clap"]
 
 
 def test_demo_reconstructs_audio_with_every_method_and_scores_it(demo_run):
     folder = demo_run / "results" / "recon" / "demo"
     metrics = pd.read_csv(folder / "metrics.tsv", sep="\t", dtype={"subject": str})
-    assert list(metrics.columns) == [
-        "subject", "method", "prompt", "p_gt", "pcc", "psnr", "fd", "fad", "kl", "clap", "n_clips"
-    ]  # fmt: skip
-    assert sorted(zip(metrics["subject"], metrics["method"], strict=True)) == sorted(
-        (subject, method) for subject in ("01", "02") for method in RECON_METHODS
+    columns = ["subject", "part", "method", "prompt", "p_gt", *METRICS, "n_clips"]
+    assert list(metrics.columns) == columns
+    plain = metrics[metrics["part"] == "reconstructions"]
+    assert (plain["prompt"] == "none").all()
+    assert sorted(set(zip(plain["subject"], plain["method"], strict=True))) == sorted(
+        (subject, method) for subject in ("01", "02") for method in ALL_RECON_METHODS
     )
-    assert metrics[["pcc", "psnr", "fd", "fad", "kl", "clap"]].notna().all().all()
-    assert (metrics["n_clips"] == 4).all() and (metrics["prompt"] == "none").all()
-    assert metrics.loc[metrics["method"] == "C2F-Decoder", "p_gt"].eq(0.25).all()
+    assert metrics[METRICS].notna().all().all()
+    assert (plain["n_clips"] == 4).all()
+    assert plain.loc[plain["method"].str.startswith("C2F"), "p_gt"].eq(0.25).all()
+    assert plain.loc[~plain["method"].str.startswith("C2F"), "p_gt"].isna().all()
     table = pd.read_csv(folder / "table_reconstruction.tsv", sep="\t")
-    assert table["method"].tolist() == RECON_METHODS[:4] + ["C2F-Decoder", "Fine-Decoder"]
-    assert (table["n_subjects"] == 2).all()
+    assert table["method"].tolist() == ALL_RECON_METHODS
+    assert (table["n_subjects"] == 2).all() and table[METRICS].notna().all().all()
     # Appendix A.4: the AudioMAE-mel -> vocoder-mel map is close to lossless on test stimuli.
     assert pd.read_csv(folder / "melmap_pcc.tsv", sep="\t")["pcc"].item() > 0.9
     page = (folder / "audio.html").read_text()
-    assert page.count("<audio") == 4 * (1 + len(RECON_METHODS))
+    assert page.count("<audio") == 4 * (1 + len(ALL_RECON_METHODS))
     for name in ("feature_pcc", "semantic_accuracy", "semantic_tsne", "mel_panels_sub-01"):
         assert (folder / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # Every reconstruction is also a WAV of the clip's length, its mel beside it.
+    wavs = sorted((folder / "audio" / "sub-01" / "reconstructions").glob("*.wav"))
+    assert len(wavs) == 4 * len(ALL_RECON_METHODS)
+    info = soundfile.info(wavs[0])
+    assert info.samplerate == 22050 and abs(info.duration - 1.5) < 0.01
+    assert wavs[0].with_suffix(".npy").exists()
+
+
+def test_demo_fills_table_3_and_its_generator_uses_the_condition(demo_run):
+    folder = demo_run / "results" / "recon" / "demo"
+    table = pd.read_csv(folder / "table_conditional.tsv", sep="\t")
+    assert list(zip(table["p_gt"], table["prompt"], strict=True)) == [
+        (p_gt, prompt) for p_gt in (0.0, 0.25, 0.5) for prompt in ("none", "text", "audio")
+    ]
+    assert table[METRICS].notna().all().all() and (table["n_subjects"] == 2).all()
+    # Text prompts exist for every label, audio prompts for the speech clips (two genders).
+    assert (table["n_clips"] == 4).all()
+    metrics = pd.read_csv(folder / "metrics.tsv", sep="\t", dtype={"subject": str})
+    study = metrics[metrics["part"] == "conditional"]
+    assert set(study["method"]) == {"C2F-LDM"} and len(study) == 2 * 9
+    markdown = (folder / "table_conditional.md").read_text()
+    assert "| P_gt | Prompt |" in markdown and "| 0.5 | audio |" in markdown
+    # G conditioned on a clip's own AudioMAE features beats G given another clip's.
+    check = pd.read_csv(folder / "ldm_conditioning.tsv", sep="\t", dtype={"subject": str})
+    assert len(check) == 2 * 4  # subjects x (Fine-LDM, C2F-LDM with P_gt 0, 0.25, 0.5)
+    assert check["pcc_gain"].mean() > 0.03, check
 
 
 def test_demo_decoders_recover_the_planted_features(demo_run):

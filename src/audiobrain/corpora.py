@@ -79,6 +79,7 @@ import soundfile as sf
 from scipy import signal
 
 from audiobrain import text as texts
+from audiobrain.architecture import VOCABULARY_SIZES
 from audiobrain.audio import SAMPLE_RATE_HZ
 from audiobrain.io import InputError, load_json, save_json, write_tsv, write_wav
 
@@ -300,8 +301,6 @@ def _check_arguments(
 
 
 def _check_classes(classes: list[str], root: Path) -> None:
-    from audiobrain.networks import VOCABULARY_SIZES
-
     if not 0 < len(classes) <= VOCABULARY_SIZES["scenes"]:
         raise InputError(
             f"{root}: {len(classes)} scene classes found; the scene network has "

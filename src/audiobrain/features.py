@@ -13,14 +13,20 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from nilearn.glm.first_level import glover_hrf
 
+from audiobrain.architecture import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ
 from audiobrain.audio import MEL_HOP_S, SAMPLE_RATE_HZ, log_spectrogram, mel_filterbank
 from audiobrain.io import InputError, load_json, load_npz, save_arrays, sidecar_path
-from audiobrain.networks import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ, DeepSpeech2
+
+# torch (activations) and nilearn (the HRF) load in the functions that use them, so that a job
+# that needs neither, or only one (brain scores: no torch), does not pay for their import.
+if TYPE_CHECKING:
+    import torch
+
+    from audiobrain.networks import DeepSpeech2
 
 logger = logging.getLogger(__name__)
 
@@ -142,6 +148,8 @@ def network_activations(
     through ``batch_size`` at a time, zero-padded; the network masks padding, so batching changes
     results only by floating-point rounding.
     """
+    import torch
+
     was_training = model.training
     device = next(model.parameters()).device
     activations: dict[str, list[np.ndarray]] = {name: [] for name in LAYER_NAMES}
@@ -164,6 +172,8 @@ def network_activations(
 def _padded_batch(
     spectrograms: Sequence[np.ndarray], n_freq: int, first_index: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    import torch
+
     for index, spectrogram in enumerate(spectrograms, start=first_index):
         if np.ndim(spectrogram) != 2 or np.shape(spectrogram)[1] != n_freq or not len(spectrogram):
             raise ValueError(
@@ -370,6 +380,8 @@ def _scans_reached(
 
 def _cumulative_glover_kernel(frame_times: np.ndarray, oversampling: int) -> np.ndarray:
     """``C[m] = sum(h[:m])`` for nilearn's Glover kernel ``h`` at the grid step; ``C[0] = 0``."""
+    from nilearn.glm.first_level import glover_hrf
+
     t_r = float(np.min(np.diff(frame_times)))  # what compute_regressor passes to the kernel
     return np.concatenate([[0.0], np.cumsum(glover_hrf(t_r, oversampling))])
 

@@ -2,6 +2,10 @@
 
 The Snakemake scripts in ``workflow/scripts/`` only unpack ``snakemake.input/params`` and call one
 of these, so every step can also be run (and tested) from Python without Snakemake.
+
+Each function imports the stage modules it uses, so that a job loads only its own dependencies:
+torch, matplotlib and most of nilearn cost ~2.5 s to import, several times the import a brain
+score needs, and the demo runs 100 brain-score jobs.
 """
 
 from __future__ import annotations
@@ -15,23 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiobrain import (
-    atlas,
-    audio,
-    comparisons,
-    confounds,
-    corpora,
-    events,
-    features,
-    networks,
-    plots,
-    projection,
-    ridge,
-    simulate,
-    stats,
-    surface,
-    training,
-)
+from audiobrain import events
+from audiobrain.architecture import OUTPUT_FRAME_RATE_HZ, VOCABULARY_SIZES
 from audiobrain.io import (
     InputError,
     load_npz,
@@ -69,6 +58,8 @@ def logging_to(path: PathLike) -> Iterator[None]:
 
 def generate_demo(root: PathLike, *, subjects: Sequence[str], **settings) -> None:
     """The embedded demo under ``root``; subjects must be labelled as the simulator labels them."""
+    from audiobrain import simulate
+
     expected = simulate.subject_labels(len(subjects))
     if list(subjects) != expected:
         raise InputError(
@@ -96,6 +87,8 @@ def clean_subject_bold(
     decimation_method: str = "stride",
 ) -> None:
     """Surface BOLD of both hemispheres -> decimated, de-confounded, block-detrended z-scores."""
+    from audiobrain import confounds, surface
+
     hemispheres = []
     for path in bold_paths:
         confounds.check_repetition_time(path, None, tr_s)
@@ -152,8 +145,8 @@ def clean_subject_volume(
     volume_space: str,
     freesurfer_subject_dir: PathLike | None = None,
     decimation_method: str = "stride",
-    line_mm: float = projection.LINE_MM,
-    n_samples: int = projection.LINE_SAMPLES,
+    line_mm: float | None = None,
+    n_samples: int | None = None,
 ) -> None:
     """Volumetric BOLD -> cleaned in the volume, projected, decimated, block-detrended z-scores.
 
@@ -165,7 +158,13 @@ def clean_subject_volume(
     confound regression repeats the volume's and so changes nothing (projection is linear), and
     keeps one code path for both sources. Vertices with no sample in the brain mask (outside
     the field of view) are constant zeros, so they score 0; ``sampled`` lists which are not.
+    ``line_mm`` and ``n_samples`` default (None) to :data:`audiobrain.projection.LINE_MM` and
+    :data:`audiobrain.projection.LINE_SAMPLES`.
     """
+    from audiobrain import confounds, projection, surface
+
+    line_mm = projection.LINE_MM if line_mm is None else line_mm
+    n_samples = projection.LINE_SAMPLES if n_samples is None else n_samples
     meshes = projection.meshes_for(volume_space, freesurfer_subject_dir)
     bold, mask = projection.load_bold_volume(bold_path, mask_path)
     confounds.check_repetition_time(bold_path, None, tr_s)
@@ -234,6 +233,8 @@ def compute_stimulus_features(
     trial_type: str,
 ) -> None:
     """Spectrogram (the networks' input) and mel filterbank (L0) of every stimulus in the pool."""
+    from audiobrain import audio, features
+
     pool = stimulus_pool(events_paths, trial_type)
     stim_ids = [Path(f).stem for f in pool]
     waveforms = [audio.load_audio(Path(stimuli_dir) / f, sample_rate_hz) for f in pool]
@@ -260,7 +261,7 @@ def load_network(
     *,
     conv_channels: Sequence[int],
     gru_hidden: int,
-    untrained_outputs: int = networks.VOCABULARY_SIZES["dutch"],
+    untrained_outputs: int = VOCABULARY_SIZES["dutch"],
     checkpoint: PathLike | None = None,
 ):
     """The untrained network of a seed, or a trained one with its checkpoint's weights.
@@ -269,6 +270,8 @@ def load_network(
     task's output size) stops with both shapes named, rather than loading partially.
     """
     import torch
+
+    from audiobrain import networks
 
     n_outputs = untrained_outputs if network == "untrained" else networks.ctc_output_size(network)
     model = networks.build_untrained(seed, n_outputs, tuple(conv_channels), gru_hidden)
@@ -311,6 +314,8 @@ def compute_activations(
     """
     import torch
 
+    from audiobrain import features, networks
+
     torch.set_num_threads(threads)
     model = load_network(network, seed, checkpoint=checkpoint, **architecture)
     spectrograms = features.load_features(spectrogram_path)
@@ -319,7 +324,7 @@ def compute_activations(
         output,
         spectrograms.stim_ids,
         activations,
-        dict.fromkeys(activations, networks.OUTPUT_FRAME_RATE_HZ),
+        dict.fromkeys(activations, OUTPUT_FRAME_RATE_HZ),
         {"network": network, "seed": seed, "parameters": networks.count_parameters(model)},
     )
 
@@ -336,6 +341,8 @@ def subject_design(
     trial_type: str,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """HRF-convolved feature sets at the subject's onsets, the cleaned BOLD and its TR blocks."""
+    from audiobrain import features
+
     cleaned = load_npz(bold_path)
     n_scans = cleaned["bold"].shape[0]
     sentence_events = events.read_sentence_events(events_path, n_scans, tr_s, trial_type)
@@ -355,8 +362,8 @@ def subject_brain_scores(
     bold_path: PathLike,
     events_path: PathLike,
     mel_path: PathLike,
-    activations_path: PathLike,
-    output: PathLike,
+    activations_paths: Sequence[PathLike],
+    outputs: Sequence[PathLike],
     *,
     tr_s: float,
     trial_type: str,
@@ -366,39 +373,66 @@ def subject_brain_scores(
 ) -> None:
     """Brain scores of every cumulative level and every single layer for one subject and network.
 
+    ``activations_paths`` and ``outputs`` hold one file per seed of the network type. The seeds
+    are scored in one process, which they share with their imports; a feature set whose design
+    equals one already scored (L0, the mel baseline, is the same for every seed) reuses its
+    scores, so each output holds the bytes that scoring its seed alone writes.
     ``ridge_settings`` (n_splits, backend, dtype, targets_batch_size) go to
     :func:`audiobrain.ridge.brain_score`. BLAS and torch are held to the job's ``threads``, so
-    jobs sharing a node do not oversubscribe its cores (2-thread BLAS runs ~10x slower then).
+    jobs sharing a node do not oversubscribe its cores (2-thread BLAS runs ~10x slower then);
+    torch is loaded only for the torch back ends.
     """
-    import torch
     from threadpoolctl import threadpool_limits
 
-    torch.set_num_threads(threads)
-    feature_sets, bold, blocks = subject_design(
-        bold_path, events_path, [mel_path, activations_path], tr_s=tr_s, trial_type=trial_type
-    )
-    names = list(feature_sets)
-    scores, chosen = [], []
+    from audiobrain import ridge
+
+    if len(activations_paths) != len(outputs):
+        raise ValueError(
+            f"one output per activations file: got {len(activations_paths)} activations files "
+            f"and {len(outputs)} outputs"
+        )
+    if str(ridge_settings.get("backend", "numpy")).startswith("torch"):
+        import torch
+
+        torch.set_num_threads(threads)
+    scored: dict[str, tuple[np.ndarray, ridge.BrainScore, str]] = {}  # set: design, scores, file
     with threadpool_limits(limits=threads):
-        for name in names:
-            result = ridge.brain_score(
-                feature_sets[name], bold, blocks, alphas=np.asarray(alphas), **ridge_settings
+        for activations_path, output in zip(activations_paths, outputs, strict=True):
+            feature_sets, bold, blocks = subject_design(
+                bold_path,
+                events_path,
+                [mel_path, activations_path],
+                tr_s=tr_s,
+                trial_type=trial_type,
             )
-            log.info(
-                "%s: %d features, mean r = %.4f", name, feature_sets[name].shape[1], result.r.mean()
+            source = Path(activations_path).name
+            names = list(feature_sets)
+            scores, chosen = [], []
+            for name in names:
+                design = feature_sets[name]
+                if name not in scored or not np.array_equal(scored[name][0], design):
+                    result = ridge.brain_score(
+                        design, bold, blocks, alphas=np.asarray(alphas), **ridge_settings
+                    )
+                    scored[name] = design, result, source
+                _, result, scored_with = scored[name]
+                log.info(
+                    "%s %s: %d features, mean r = %.4f%s",
+                    source, name, design.shape[1], result.r.mean(),
+                    "" if scored_with == source else f" (same design as with {scored_with})",
+                )  # fmt: skip
+                scores.append(result.r)
+                chosen.append(result.alphas)
+            save_arrays(
+                output,
+                {
+                    "r": np.asarray(scores, dtype=np.float32),
+                    "alphas": np.asarray(chosen, dtype=np.float32),
+                    "feature_sets": np.asarray(names),
+                    "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
+                },
+                meta={"alphas": list(alphas), **ridge_settings},
             )
-            scores.append(result.r)
-            chosen.append(result.alphas)
-    save_arrays(
-        output,
-        {
-            "r": np.asarray(scores, dtype=np.float32),
-            "alphas": np.asarray(chosen, dtype=np.float32),
-            "feature_sets": np.asarray(names),
-            "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
-        },
-        meta={"alphas": list(alphas), **ridge_settings},
-    )
 
 
 # --- statistics and figures ----------------------------------------------------------------------
@@ -441,6 +475,8 @@ def group_statistics(
 
     ``score_paths`` lists subjects in the outer order and seeds in the inner one (``expand``).
     """
+    from audiobrain import stats
+
     maps = stats.contrast_maps(seed_averaged_scores(score_paths, n_subjects, n_seeds))
     vertices = load_npz(bold_path)["vertices"]
     contrasts = list(maps)
@@ -475,15 +511,20 @@ def roi_summary_table(
     q: float,
     alternative: str,
     atlases: Mapping[str, Mapping[str, str]] | None = None,
-    line_mm: float = projection.LINE_MM,
-    n_samples: int = projection.LINE_SAMPLES,
+    line_mm: float | None = None,
+    n_samples: int | None = None,
 ) -> None:
     """``results/stats/roi_summary.tsv``: every network's contrasts averaged within each ROI.
 
     ROIs come from config ``rois`` (:mod:`audiobrain.atlas`): ``annotation`` is the default
     atlas (nilearn's Desikan-Killiany when None), ``atlases`` the named ones, ``rois`` the
-    definitions; ``line_mm`` and ``n_samples`` sample volumetric label images as the BOLD is.
+    definitions; ``line_mm`` and ``n_samples`` sample volumetric label images as the BOLD is
+    (None: :data:`audiobrain.projection.LINE_MM` and :data:`audiobrain.projection.LINE_SAMPLES`).
     """
+    from audiobrain import atlas, projection, stats
+
+    line_mm = projection.LINE_MM if line_mm is None else line_mm
+    n_samples = projection.LINE_SAMPLES if n_samples is None else n_samples
     definitions = atlas.roi_definitions(rois)
     loaded = atlas.load_atlases(definitions, annotation, atlases, line_mm, n_samples)
     tables = []
@@ -509,6 +550,8 @@ def network_figures(
     profile_output: PathLike,
 ) -> None:
     """Figure 2 analogues for one network type: level maps, gain maps, ROI bars, level profile."""
+    from audiobrain import plots, stats
+
     group = load_npz(group_path)
     contrasts = [str(c) for c in group["contrasts"]]
     summary = read_tsv(roi_summary_path)
@@ -526,11 +569,15 @@ def network_figures(
 
 def make_demo_corpus(folder: PathLike, *, task: str, n_clips: int, seed: int, max_words: int):
     """A small corpus for ``task`` synthesised offline (see :mod:`audiobrain.corpora`)."""
+    from audiobrain import corpora
+
     corpora.generate_demo_corpus(task, folder, n_clips=n_clips, seed=seed, max_words=max_words)
 
 
 def prepare_training_corpus(root: PathLike, output: PathLike, *, task: str, **settings) -> None:
     """The manifest of one task's corpus; ``settings`` go to :func:`corpora.prepare_corpus`."""
+    from audiobrain import corpora
+
     corpora.prepare_corpus(task, root=root, output=output, **settings)
 
 
@@ -566,6 +613,8 @@ def train_network(
     """
     import torch
 
+    from audiobrain import networks, training
+
     torch.set_num_threads(threads)
     settings = dict(training_settings)
     max_duration_s = settings.pop("max_duration_s", None)
@@ -599,6 +648,8 @@ def evaluate_network(
     """Test-split error of a trained network: WER and CER (speech), class error (scenes)."""
     import torch
 
+    from audiobrain import training
+
     torch.set_num_threads(threads)
     model = load_network(
         network, seed, checkpoint=model_path, conv_channels=conv_channels, gru_hidden=gru_hidden
@@ -628,12 +679,16 @@ def learning_curves_figure(
     metrics_paths: Sequence[PathLike], labels: Sequence[str], output: PathLike
 ) -> None:
     """Training loss and validation metric of every network, one panel per network type."""
+    from audiobrain import plots
+
     curves = {label: read_tsv(path) for label, path in zip(labels, metrics_paths, strict=True)}
     plots.learning_curves(curves, output)
 
 
 def roi_masks_for(vertices: np.ndarray, **roi_settings) -> dict[str, np.ndarray]:
     """The configured ROIs on ``vertices`` (config ``rois``; see :mod:`audiobrain.atlas`)."""
+    from audiobrain import atlas, projection
+
     definitions = atlas.roi_definitions(roi_settings["rois"])
     loaded = atlas.load_atlases(
         definitions,
@@ -662,6 +717,8 @@ def network_comparisons(
     ``score_paths`` maps each network type to its brain-score files (subjects outer, seeds
     inner). Writes the comparison table and the voxelwise training-effect maps (Fig. 3A).
     """
+    from audiobrain import comparisons
+
     scores = {
         network: seed_averaged_scores(paths, n_subjects, n_seeds)
         for network, paths in score_paths.items()
@@ -700,6 +757,8 @@ def network_comparison_figures(
     rois_output: PathLike,
 ) -> None:
     """Figure 3 analogues: training-effect maps, per-layer gains, gains by type, ROI contrasts."""
+    from audiobrain import plots
+
     table = read_tsv(table_path)
     maps = load_npz(maps_path)
     plots.training_effect_maps(maps, maps_output)

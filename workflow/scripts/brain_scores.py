@@ -1,4 +1,4 @@
-"""Rule brain_scores: all feature sets of one network for one subject."""
+"""Rule brain_scores: all feature sets of one network type (each of its seeds) for one subject."""
 
 from audiobrain.pipeline import logging_to, subject_brain_scores
 
@@ -7,8 +7,8 @@ with logging_to(snakemake.log[0]):
         snakemake.input.bold,
         snakemake.input.events,
         snakemake.input.mel,
-        snakemake.input.activations,
-        snakemake.output.scores,
+        list(snakemake.input.activations),
+        list(snakemake.output.scores),
         threads=snakemake.threads,
         **snakemake.params,
     )

@@ -7,7 +7,7 @@ with logging_to(snakemake.log[0]):
     acoustic_decoder(
         snakemake.input,
         snakemake.output,
-        variant=snakemake.wildcards.variant,
+        variant=snakemake.params.variant,
         settings=snakemake.params.settings,
         audiomae_settings=snakemake.params.audiomae,
         seed=snakemake.params.seed,

@@ -1,4 +1,4 @@
-"""Rule recon_subject_metrics: PCC, PSNR, FD, FAD, KL and CLAP score of one subject."""
+"""Rule recon_subject_metrics: PCC, PSNR, FD, FAD, KL and CLAP score of one subject's part."""
 
 from pathlib import Path
 
@@ -11,7 +11,7 @@ with logging_to(snakemake.log[0]):
         snakemake.input.audio,
         snakemake.output[0],
         subject=snakemake.wildcards.subject,
+        part=snakemake.wildcards.part,
         models=snakemake.params.models,
-        p_gt=snakemake.params.p_gt,
         threads=snakemake.threads,
     )

