@@ -397,10 +397,19 @@ def recon_c2f_ldm(p_gt):
     return f"c2f-pgt{float(p_gt):g}"
 
 
-def recon_ldm_models():
-    """Fine-LDM and a C2F-LDM per P_gt of the study and of Tables 1-2."""
-    p_gts = sorted({float(p) for p in [*RECON_STUDY_P_GTS, RECON_P_GT]})
-    return ["fine"] + [recon_c2f_ldm(p) for p in p_gts]
+def recon_study_subjects(dataset):
+    """The subjects of Table 3's study: the first recon.study.n_subjects (null: all)."""
+    subjects = recon_dataset(dataset)["subjects"]
+    n_subjects = RECON_STUDY.get("n_subjects")
+    return subjects if n_subjects is None else subjects[:n_subjects]
+
+
+def recon_ldm_models(dataset, subject):
+    """Fine-LDM and C2F-LDM for Tables 1-2, and for a study subject C2F-LDM per P_gt."""
+    p_gts = {float(RECON_P_GT)}
+    if subject in recon_study_subjects(dataset):
+        p_gts.update(float(p) for p in RECON_STUDY_P_GTS)
+    return ["fine"] + [recon_c2f_ldm(p) for p in sorted(p_gts)]
 
 
 def recon_ldm_p_gt(model):
@@ -504,10 +513,15 @@ def recon_text_input(wildcards):
 
 
 def recon_metrics_inputs(wildcards):
+    """Every subject's Tables 1-2 metrics, and the study subjects' Table 3 ones."""
+    subjects = {
+        "reconstructions": recon_dataset(wildcards.dataset)["subjects"],
+        "conditional": recon_study_subjects(wildcards.dataset),
+    }
     return [
         recon_subject_path(wildcards.dataset, subject, "metrics", f"{part}.tsv")
         for part in RECON_PARTS
-        for subject in recon_dataset(wildcards.dataset)["subjects"]
+        for subject in subjects[part]
     ]
 
 
@@ -517,7 +531,7 @@ def recon_conditioning_inputs(wildcards):
             wildcards.dataset, subject, "predictions", f"ldm-{model}.npz"
         )
         for subject in recon_dataset(wildcards.dataset)["subjects"]
-        for model in recon_ldm_models()
+        for model in recon_ldm_models(wildcards.dataset, subject)
     }
 
 

@@ -267,6 +267,54 @@ def test_saved_models_sample_alike(ldm, data, tmp_path):
         load_ldm(tmp_path / "missing.pt")
 
 
+def audioldm2_unet(text_channels: int = 12):
+    """AudioLDM2's T-UNet class, tiny: per transformer self-attention, then c, then text."""
+    from diffusers import AudioLDM2UNet2DConditionModel
+
+    return seeded_module(
+        lambda: AudioLDM2UNet2DConditionModel(
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            block_out_channels=(16, 32),
+            layers_per_block=1,
+            attention_head_dim=(2, 4),
+            norm_num_groups=8,
+            cross_attention_dim=[[None, D, text_channels]] * 2,
+        ),
+        0,
+    )
+
+
+def test_audioldm2s_unet_reads_c_in_its_first_stream(data, vae, tmp_path):
+    audioldm2_unet().save_pretrained(tmp_path / "unet")
+    unet = load_pretrained_unet(tmp_path / "unet", D)
+    assert type(unet).__name__ == "AudioLDM2UNet2DConditionModel"
+    with pytest.raises(InputError, match="pretrained_unet: .*cross_attention_dim = .*d = 8"):
+        load_pretrained_unet(tmp_path / "unet", 8)
+    fixed = {name: array[:3] for name, array in data.items()}
+    model, _, metrics = train_ldm(
+        unet,
+        vae,
+        fixed["mel_train"],
+        fixed["c_gt_train"],
+        settings(epochs=1),
+        seed=0,
+        checkpoint=None,
+        progress=False,
+    )
+    assert len(metrics) == 1 and np.isfinite(metrics["loss"]).all()
+    c = data["c_gt_train"][:2]
+    mels = model.sample(c, N_FRAMES, seed=0)
+    assert mels.shape == (2, N_FRAMES, N_MELS) and np.isfinite(mels).all()
+    assert np.abs(model.sample(c + 1.0, N_FRAMES, seed=0) - mels).max() > 1e-3
+    save_ldm(tmp_path / "ldm.pt", model)
+    loaded = load_ldm(tmp_path / "ldm.pt")
+    assert type(loaded.unet) is type(unet)
+    np.testing.assert_array_equal(loaded.sample(c, N_FRAMES, seed=0), mels)
+
+
 def test_a_saved_vae_keeps_its_latent_scale_and_decodes_alike(vae, tmp_path):
     save_vae(tmp_path / "vae.pt", vae)
     loaded = load_vae(tmp_path / "vae.pt")

@@ -132,6 +132,45 @@ def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
     assert "recon_ldm_vae" not in counts
 
 
+def test_demo_runs_table_3_on_its_study_subjects(tmp_path):
+    result = run_snakemake(
+        ["-n", "--quiet", "rules", "--configfile", str(REPO / "config.yaml")], tmp_path
+    )
+    counts = job_counts(result.stdout)
+    recon = yaml.safe_load((REPO / "config.yaml").read_text())["recon"]
+    n_subjects = len(recon["sources"]["demo"]["subjects"])
+    n_study = recon["study"]["n_subjects"]
+    assert (n_subjects, n_study) == (3, 2)
+    # Fine-LDM and C2F-LDM (P_gt 0.25) for everyone; C2F-LDM with P_gt 0 and 0.5 for the study
+    assert counts["recon_ldm"] == counts["recon_ldm_sample"] == 2 * n_subjects + 2 * n_study
+    assert counts["recon_acoustic_decoder"] == 2 * n_subjects + 2 * n_study
+    assert counts["recon_vocode"] == counts["recon_subject_metrics"] == n_subjects + n_study
+
+
+def test_the_paper_config_overrides_every_demo_reduction():
+    """configs/c2f-ldm.yaml overlays config.yaml key by key: a key it lacks keeps the demo's."""
+
+    def leaves(tree: dict, path=()):
+        for key, value in tree.items():
+            if isinstance(value, dict):
+                yield from leaves(value, (*path, key))
+            else:
+                yield (*path, key)
+
+    demo = yaml.safe_load((REPO / "config.yaml").read_text())["recon"]
+    paper = yaml.safe_load((REPO / "configs" / "c2f-ldm.yaml").read_text())["recon"]
+    paper_keys = set(leaves(paper))
+    inherited = [
+        ".".join(path)
+        for path in leaves(demo)
+        if path not in paper_keys
+        and path[0] not in ("demo_models", "sources")
+        and path[-1] != "seed"
+    ]
+    assert inherited == []
+    assert paper["study"]["n_subjects"] is None and paper["study"]["n_clips"] is None
+
+
 def test_missing_dataset_copy_is_named_before_any_job(tmp_path):
     recon = c2f_skeleton(tmp_path)
     root = tmp_path / recon["sources"]["brain2music"]["gtzan_root"]
@@ -263,6 +302,7 @@ def test_demo_reconstructs_audio_with_every_method_and_scores_it(demo_run):
     # Every reconstruction is also a WAV of the clip's length, its mel beside it.
     wavs = sorted((folder / "audio" / "sub-01" / "reconstructions").glob("*.wav"))
     assert len(wavs) == 4 * len(ALL_RECON_METHODS)
+    assert len([wav for wav in wavs if wav.name.endswith("_C2F-LDM_none_pgt0.25.wav")]) == 4
     info = soundfile.info(wavs[0])
     assert info.samplerate == 22050 and abs(info.duration - 1.5) < 0.01
     assert wavs[0].with_suffix(".npy").exists()
@@ -282,6 +322,11 @@ def test_demo_fills_table_3_and_its_generator_uses_the_condition(demo_run):
     assert set(study["method"]) == {"C2F-LDM"} and len(study) == 2 * 9
     markdown = (folder / "table_conditional.md").read_text()
     assert "| P_gt | Prompt |" in markdown and "| 0.5 | audio |" in markdown
+    # One WAV (and mel) per clip, prompt and P_gt.
+    wavs = list((folder / "audio" / "sub-01" / "conditional").glob("*.wav"))
+    assert len(wavs) == table["n_clips"].sum()
+    assert len([wav for wav in wavs if wav.name.endswith("_audio_pgt0.25.wav")]) == 4
+    assert all(wav.with_suffix(".npy").exists() for wav in wavs)
     # G conditioned on a clip's own AudioMAE features beats G given another clip's.
     check = pd.read_csv(folder / "ldm_conditioning.tsv", sep="\t", dtype={"subject": str})
     assert len(check) == 2 * 4  # subjects x (Fine-LDM, C2F-LDM with P_gt 0, 0.25, 0.5)

@@ -31,10 +31,12 @@ noise a sample starts from: the same call gives the same bytes on CPU, and calls
 batch size agree to float rounding only (about 1e-6), because CPU convolutions and matrix
 products choose their blocking, and so their summation order, by the batch shape.
 
-AudioLDM2's released UNets (``AudioLDM2UNet2DConditionModel``) cross-attend to two streams (the
-generated AudioMAE tokens and Flan-T5); :func:`load_pretrained_unet` takes a local diffusers
-folder holding a ``UNet2DConditionModel`` with a single stream of the AudioMAE size (as in
-AudioLDM2's speech checkpoint), e.g. converted from one.
+:func:`load_pretrained_unet` takes a local diffusers folder holding either class of T-UNet: a
+``UNet2DConditionModel`` cross-attending to ``d`` channels, or AudioLDM2's released
+``AudioLDM2UNet2DConditionModel``, whose transformers read two streams: the generated AudioMAE
+tokens (``d`` = 768, where ``c`` goes) and Flan-T5's text embeddings (``audioldm2-full``). C2F-LDM
+has no text for the second stream; it gets one all-zero token (:func:`denoise`), so it adds a
+constant that fine-tuning adapts to.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ class LDMSettings:
 class LDM:
     """A trained G: the UNet, its frozen VAE, the settings and the mel bins it was trained on."""
 
-    unet: UNet2DConditionModel
+    unet: nn.Module  # UNet2DConditionModel or AudioLDM2UNet2DConditionModel
     vae: AutoencoderKL
     settings: LDMSettings
     n_mels: int
@@ -280,6 +282,47 @@ def build_vae(settings: LDMSettings, seed: int) -> AutoencoderKL:
     ).eval()
 
 
+AUDIOLDM2_UNET = "AudioLDM2UNet2DConditionModel"
+
+
+def _is_audioldm2(unet: nn.Module) -> bool:
+    return type(unet).__name__ == AUDIOLDM2_UNET
+
+
+def attention_streams(unet: nn.Module) -> tuple[set[int], set[int]]:
+    """The channels that the UNet's cross-attentions read from each of its two context streams.
+
+    AudioLDM2's UNet lists, per block, one entry per transformer (None: self-attention only); its
+    forward gives entries 0-1 ``encoder_hidden_states`` and entries 2+ ``encoder_hidden_states_1``.
+    """
+    dims = unet.config.cross_attention_dim
+    if not _is_audioldm2(unet):
+        return set(dims if isinstance(dims, (list, tuple)) else [dims]), set()
+    first, second = set(), set()
+    for block in [dims] if isinstance(dims, int) else dims:
+        for index, dim in enumerate([block] if isinstance(block, int) else block):
+            if dim is not None:
+                (first if index <= 1 else second).add(int(dim))
+    return first, second
+
+
+def denoise(unet: nn.Module, z_t: torch.Tensor, t, context: torch.Tensor) -> torch.Tensor:
+    """The UNet's noise prediction from ``c``; AudioLDM2's text stream gets one zero token."""
+    extra = {}
+    _, second = attention_streams(unet)
+    if second:
+        extra["encoder_hidden_states_1"] = context.new_zeros(len(context), 1, second.pop())
+    return unet(z_t, t, encoder_hidden_states=context, **extra).sample
+
+
+def _unet_class(name: str):
+    if name == AUDIOLDM2_UNET:
+        from diffusers import AudioLDM2UNet2DConditionModel
+
+        return AudioLDM2UNet2DConditionModel
+    return UNet2DConditionModel
+
+
 def _pretrained_folder(path: PathLike | None, key: str, what: str) -> Path:
     if not path or not Path(path).is_dir():
         raise InputError(
@@ -293,18 +336,20 @@ def load_pretrained_unet(
     path: PathLike,
     cross_attention_dim: int,
     key: str = f"{CONFIG_KEY}.pretrained_unet",
-) -> UNet2DConditionModel:
-    """A ``UNet2DConditionModel`` from a local folder; it must cross-attend to ``d`` channels.
+) -> nn.Module:
+    """The T-UNet of a local diffusers folder (either class); ``c`` must fit its first stream.
 
-    ``d`` is the AudioMAE embedding size (768): a UNet conditioned on anything else (e.g. the
-    two streams of AudioLDM2's own UNet class) cannot read ``c``.
+    ``d`` is the AudioMAE embedding size (768): a UNet whose (first) stream has other channels
+    cannot read ``c``.
     """
-    folder = _pretrained_folder(path, key, "UNet2DConditionModel")
+    folder = _pretrained_folder(path, key, "UNet2DConditionModel or AudioLDM2UNet2DConditionModel")
     try:
-        unet = UNet2DConditionModel.from_pretrained(folder, local_files_only=True)
+        class_name = json.loads((folder / "config.json").read_text()).get("_class_name", "")
+        unet = _unet_class(class_name).from_pretrained(folder, local_files_only=True)
     except (OSError, ValueError, TypeError) as error:
         raise InputError(f"config {key}: cannot load a UNet from {folder} ({error})") from error
-    if unet.config.cross_attention_dim != cross_attention_dim:
+    first, second = attention_streams(unet)
+    if first != {cross_attention_dim} or len(second) > 1:
         raise InputError(
             f"config {key}: the UNet in {folder} cross-attends to cross_attention_dim = "
             f"{unet.config.cross_attention_dim}, but c has d = {cross_attention_dim} channels "
@@ -332,7 +377,7 @@ def _factor(blocks) -> int:
     return 2 ** sum(block.downsamplers is not None for block in blocks)
 
 
-def downsampling(unet: UNet2DConditionModel | None, vae: AutoencoderKL) -> int:
+def downsampling(unet: nn.Module | None, vae: AutoencoderKL) -> int:
     """How much the VAE (and the UNet) shrink a mel: its frames and bins must be multiples."""
     return _factor(vae.encoder.down_blocks) * (1 if unet is None else _factor(unet.down_blocks))
 
@@ -353,8 +398,13 @@ def _check_mels(mel: np.ndarray, name: str) -> None:
 
 
 def _plain(config) -> dict:
-    """A diffusers config as plain JSON values (saved with weights_only, fingerprinted)."""
-    return json.loads(json.dumps(dict(config), default=list))
+    """A diffusers config as plain JSON values (saved with weights_only, fingerprinted).
+
+    Private keys go: a loaded model's ``_name_or_path`` is the folder it came from, which would
+    tie the saved bytes and the fingerprint to where the weights lie.
+    """
+    public = {key: value for key, value in dict(config).items() if not key.startswith("_")}
+    return json.loads(json.dumps(public, default=list))
 
 
 def train_vae(
@@ -432,13 +482,13 @@ def _fingerprinted(settings: LDMSettings) -> dict:
     return values
 
 
-def _check_pair(unet: UNet2DConditionModel, vae: AutoencoderKL, d: int, name: str) -> None:
+def _check_pair(unet: nn.Module, vae: AutoencoderKL, d: int, name: str) -> None:
     if unet.config.in_channels != vae.config.latent_channels:
         raise InputError(
             f"latent diffusion: the UNet takes {unet.config.in_channels} channels but the VAE's "
             f"latent has {vae.config.latent_channels} (config {CONFIG_KEY}.vae_latent_channels)"
         )
-    if unet.config.cross_attention_dim != d:
+    if attention_streams(unet)[0] != {d}:
         raise InputError(
             f"latent diffusion: {name} has d = {d} channels but the UNet cross-attends to "
             f"{unet.config.cross_attention_dim}"
@@ -470,7 +520,7 @@ def _check_training_arrays(arrays: dict, acoustic: AcousticModel | None) -> None
 
 
 def train_ldm(
-    unet: UNet2DConditionModel,
+    unet: nn.Module,
     vae: AutoencoderKL,
     mel_train: np.ndarray,
     c_gt_train: np.ndarray,
@@ -554,9 +604,7 @@ def train_ldm(
         conditions["diffusion_gt"] = tensor_batch(c_gt_train, indices, device)
         kept = [_dropped(c, settings.uncond_prob, rng) for c in conditions.values()]
         k = len(kept)
-        predicted = unet(
-            z_t.repeat(k, 1, 1, 1), t.repeat(k), encoder_hidden_states=torch.cat(kept)
-        ).sample
+        predicted = denoise(unet, z_t.repeat(k, 1, 1, 1), t.repeat(k), torch.cat(kept))
         errors = ((predicted - noise.repeat(k, 1, 1, 1)) ** 2).reshape(k, -1).mean(dim=1)
         terms = dict(zip(conditions, errors, strict=True))
         return {"loss": errors.sum(), **terms}
@@ -623,7 +671,7 @@ def _noise_seed(seed: int, index: int) -> int:
 
 @torch.no_grad()
 def sample(
-    unet: UNet2DConditionModel,
+    unet: nn.Module,
     vae: AutoencoderKL,
     scheduler_config: dict,
     c: np.ndarray,
@@ -689,7 +737,7 @@ def sample(
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
             with autocast:
-                eps = unet(model_input, t, encoder_hidden_states=context).sample.float()
+                eps = denoise(unet, model_input, t, context).float()
             if guided:
                 conditional, unconditional = eps.chunk(2)
                 eps = unconditional + settings.guidance_scale * (conditional - unconditional)
@@ -710,6 +758,7 @@ def save_ldm(path: PathLike, model: LDM) -> None:
         {
             "settings": asdict(model.settings),
             "n_mels": model.n_mels,
+            "unet_class": type(model.unet).__name__,
             "unet_config": _plain(model.unet.config),
             "unet": _cpu_state(model.unet),
             "vae_config": _plain(model.vae.config),
@@ -747,7 +796,8 @@ def _module_from(cls, config: dict, state: dict) -> nn.Module:
 def load_ldm(path: PathLike, device: torch.device | str = "cpu") -> LDM:
     """A model saved by :func:`save_ldm`, in eval mode on ``device``."""
     saved = _read_saved(path, "latent diffusion model")
-    unet = _module_from(UNet2DConditionModel, saved["unet_config"], saved["unet"])
+    unet_class = _unet_class(saved.get("unet_class", ""))
+    unet = _module_from(unet_class, saved["unet_config"], saved["unet"])
     vae = _module_from(AutoencoderKL, saved["vae_config"], saved["vae"])
     return LDM(
         unet.to(device).eval(),

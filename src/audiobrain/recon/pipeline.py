@@ -625,13 +625,13 @@ def write_wavs(folder: PathLike, reconstructions: Sequence[Reconstruction], tabl
         for stimulus_id, waveform, mel in zip(
             entry.stimulus_id, entry.waveform, entry.mel, strict=True
         ):
-            stem = folder / f"{stimulus_id}_{suffix}"
+            stem = f"{stimulus_id}_{suffix}"  # "pgt0.25": no Path.with_suffix on it
             n_samples = round(float(durations[stimulus_id]) * entry.sr_hz)
-            with atomic_path(stem.with_suffix(".wav")) as tmp:
+            with atomic_path(folder / f"{stem}.wav") as tmp:
                 soundfile.write(
                     tmp, np.clip(waveform[:n_samples], -1, 1), entry.sr_hz, "PCM_16", format="WAV"
                 )
-            with atomic_path(stem.with_suffix(".npy")) as tmp:
+            with atomic_path(folder / f"{stem}.npy") as tmp:
                 np.save(tmp, mel)
 
 
