@@ -267,7 +267,7 @@ def test_saved_models_sample_alike(ldm, data, tmp_path):
         load_ldm(tmp_path / "missing.pt")
 
 
-def audioldm2_unet(text_channels: int = 12):
+def audioldm2_unet(cross_attention_dim=([None, D, 12], [None, D, 12])):
     """AudioLDM2's T-UNet class, tiny: per transformer self-attention, then c, then text."""
     from diffusers import AudioLDM2UNet2DConditionModel
 
@@ -281,7 +281,7 @@ def audioldm2_unet(text_channels: int = 12):
             layers_per_block=1,
             attention_head_dim=(2, 4),
             norm_num_groups=8,
-            cross_attention_dim=[[None, D, text_channels]] * 2,
+            cross_attention_dim=list(cross_attention_dim),
         ),
         0,
     )
@@ -293,6 +293,9 @@ def test_audioldm2s_unet_reads_c_in_its_first_stream(data, vae, tmp_path):
     assert type(unet).__name__ == "AudioLDM2UNet2DConditionModel"
     with pytest.raises(InputError, match="pretrained_unet: .*cross_attention_dim = .*d = 8"):
         load_pretrained_unet(tmp_path / "unet", 8)
+    audioldm2_unet(([None, D, 12], [None, D, 20])).save_pretrained(tmp_path / "mixed")
+    with pytest.raises(InputError, match="second context stream of several sizes \\[12, 20\\]"):
+        load_pretrained_unet(tmp_path / "mixed", D)
     fixed = {name: array[:3] for name, array in data.items()}
     model, _, metrics = train_ldm(
         unet,

@@ -349,7 +349,13 @@ def load_pretrained_unet(
     except (OSError, ValueError, TypeError) as error:
         raise InputError(f"config {key}: cannot load a UNet from {folder} ({error})") from error
     first, second = attention_streams(unet)
-    if first != {cross_attention_dim} or len(second) > 1:
+    if len(second) > 1:
+        raise InputError(
+            f"config {key}: the UNet in {folder} reads a second context stream of several sizes "
+            f"{sorted(second)} (cross_attention_dim = {unet.config.cross_attention_dim}); "
+            "its zero token needs one"
+        )
+    if first != {cross_attention_dim}:
         raise InputError(
             f"config {key}: the UNet in {folder} cross-attends to cross_attention_dim = "
             f"{unet.config.cross_attention_dim}, but c has d = {cross_attention_dim} channels "
