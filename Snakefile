@@ -37,6 +37,9 @@ include: "rules/recon.smk"
 include: "rules/ldm.smk"
 
 
+check_raw_folders_untouched(workflow.rules)
+
+
 report: "report/workflow.rst"
 
 

@@ -4,13 +4,43 @@ from pathlib import Path
 
 import numpy as np
 
+from audiobrain.bids import dataset_subjects, raw_bold_paths, raw_events_path
 from audiobrain.fmriprep import fmriprep_command, fmriprep_outputs
+from audiobrain.io import InputError, paths_inside
+
+
+def check_demo_folders(config):
+    """The demo writes its folders under demo.root: the dataset must point there."""
+    root = config["demo"]["root"]
+    expected = {
+        "bids_dir": f"{root}/bids",
+        "fmriprep_dir": f"{root}/derivatives/fmriprep",
+    }
+    for key, path in expected.items():
+        if os.path.normpath(config["dataset"][key]) != os.path.normpath(path):
+            raise InputError(
+                f"config dataset.{key}: dataset.source is 'demo', whose data the workflow "
+                f"writes to {path}, but dataset.{key} is {config['dataset'][key]!r}. For your "
+                f"own data set dataset.source: bids"
+            )
+
 
 DATASET = config["dataset"]
-SUBJECTS = DATASET["subjects"]
 TASK = DATASET["task"]
 BIDS_DIR = DATASET["bids_dir"]
 FMRIPREP_DIR = DATASET["fmriprep_dir"]
+# The demo generates its own BIDS and fMRIPrep folders; any other dataset is a lab's data, read
+# only (dataset.source says which, so that no config merge can turn a real run into a demo one).
+DEMO = DATASET["source"] == "demo"
+if DEMO:
+    check_demo_folders(config)
+SUBJECTS = (
+    DATASET["subjects"]
+    if DEMO
+    else dataset_subjects(
+        BIDS_DIR, TASK, DATASET["subjects"], DATASET["exclude_subjects"]
+    )
+)
 NETWORK_TYPES = config["networks"]["types"]
 SEEDS = config["networks"]["seeds"]
 HEMIS = ["L", "R"]
@@ -29,8 +59,38 @@ wildcard_constraints:
     dataset="[A-Za-z0-9]+",
 
 
+def raw_events(subject):
+    """The run's events file in the raw BIDS folder (read, never written, by the workflow)."""
+    return str(raw_events_path(BIDS_DIR, subject, TASK))
+
+
 def events_path(subject):
-    return f"{BIDS_DIR}/sub-{subject}/func/sub-{subject}_task-{TASK}_events.tsv"
+    """The run's stimulus table derived from its raw events (audiobrain.events)."""
+    return (
+        f"results/events/sub-{subject}/sub-{subject}_task-{TASK}_desc-trials_events.tsv"
+    )
+
+
+def raw_bold(subject):
+    """The run's raw BOLD image (fMRIPrep's input): the one of the two extensions present."""
+    paths = raw_bold_paths(BIDS_DIR, subject, TASK)
+    return str(next((path for path in paths if path.is_file()), paths[0]))
+
+
+def check_raw_folders_untouched(workflow_rules):
+    """No rule may write into the raw BIDS folder, nor into fMRIPrep's except the fmriprep rule
+    (the demo's own generator aside): Snakemake deletes a job's outputs before it runs it.
+    """
+    allowed = {"fmriprep": [FMRIPREP_DIR], "simulate_demo": [BIDS_DIR, FMRIPREP_DIR]}
+    for step in workflow_rules:
+        outputs = [str(path) for path in step.output]
+        for folder in (BIDS_DIR, FMRIPREP_DIR):
+            inside = paths_inside(outputs, folder)
+            if inside and folder not in allowed.get(step.name, []):
+                raise InputError(
+                    f"{step.name} would write {inside[0]} inside {folder} (config dataset); "
+                    "the workflow never writes into the raw data"
+                )
 
 
 def fmriprep_files(subject):
@@ -95,6 +155,16 @@ def bold_files(subject):
     return [surface_bold_path(subject, hemi) for hemi in HEMIS]
 
 
+def bold_sidecars(subject):
+    """fMRIPrep's JSON sidecars of the BOLD files, which hold its slice-timing reference."""
+    from audiobrain.io import sidecar_path
+
+    images = (
+        bold_files(subject)[:1] if SURFACE_SOURCE == "volume" else bold_files(subject)
+    )
+    return [str(sidecar_path(path)) for path in images]
+
+
 def clean_bold_inputs(wildcards):
     """Inputs of clean_bold for either surface source (named for the script)."""
     subject = wildcards.subject
@@ -103,6 +173,8 @@ def clean_bold_inputs(wildcards):
         "confounds_json": confounds_path(subject, "json"),
         "events": events_path(subject),
     }
+    if DATASET["start_time_s"] is None:
+        inputs["timing"] = bold_sidecars(subject)
     if SURFACE_SOURCE == "volume":
         inputs |= {"bold": volume_bold_path(subject), "mask": brain_mask_path(subject)}
         if FREESURFER_DIR is not None:
@@ -190,6 +262,8 @@ def fmriprep_shell_command(subject, threads, mem_mb):
             nthreads=threads,
             mem_mb=mem_mb,
             image=settings["image"],
+            task=TASK,
+            bids_filter_file=settings["bids_filter_file"],
         )
     )
 
@@ -198,6 +272,12 @@ def fmriprep_image_input():
     """An apptainer image is a local file the job needs; a docker image is pulled by name."""
     settings = config["fmriprep"]
     return [settings["image"]] if settings["runner"] == "apptainer" else []
+
+
+def fmriprep_filter_input():
+    """The BIDS filter file fMRIPrep selects its inputs with (none: all of a subject's)."""
+    path = config["fmriprep"]["bids_filter_file"]
+    return [path] if path else []
 
 
 # --- networks (section 2.4): corpora, training, comparisons --------------------------------------
@@ -209,6 +289,13 @@ if _missing_corpora:
     raise ValueError(
         f"config corpora: networks.types trains {_missing_corpora}, but corpora has no entry "
         f"for them (each needs source and root; see configs/mous.yaml)"
+    )
+_demo_corpora = [t for t in TRAINED_TYPES if CORPORA[t]["source"] == "demo"]
+if _demo_corpora and not DEMO:
+    raise InputError(
+        f"config corpora.{_demo_corpora[0]}.source: 'demo' corpora belong to the demo dataset, "
+        f"and dataset.source is {DATASET['source']!r}; name the real corpus (see "
+        "configs/mous.yaml)"
     )
 
 
@@ -225,9 +312,9 @@ def corpus_manifest_path(task):
 
 
 def corpus_inputs(wildcards):
-    """A demo corpus is generated by a rule; a real corpus is read where config says it is."""
-    settings = corpus_config(wildcards.task)
-    return [settings["root"]] if settings["source"] == "demo" else []
+    """The corpus folder: generated by a rule (demo) or a local copy, which must exist before
+    any job runs."""
+    return [corpus_config(wildcards.task)["root"]]
 
 
 def corpus_settings(wildcards):
@@ -295,6 +382,17 @@ def roi_settings():
         if key in config["surface"]:
             settings[key] = config["surface"][key]
     return settings
+
+
+def atlas_files():
+    """Every atlas file the ROI definitions read, as inputs: a missing one stops the DAG."""
+    rois = config["rois"]
+    files = [rois["annotation"]] if rois["annotation"] else []
+    for atlas in rois.get("atlases", {}).values():
+        files += [
+            atlas[key] for key in ("left", "right", "image", "labels") if key in atlas
+        ]
+    return files
 
 
 def network_outputs():

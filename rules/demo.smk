@@ -1,7 +1,9 @@
-# The embedded demo dataset: generated offline from a seed, with its planted truth beside it.
+# The embedded demo dataset: generated offline from a seed, with its planted truth beside it, in
+# MOUS's layout (raw events as MOUS ships them, word-list blocks, MOUS's stimulus names).
 # surface.source "volume" gives its volumetric variant: MNI-space NIfTI (6 mm voxels, brain mask)
 # with the signal planted in known voxels, which the workflow then projects onto fsaverage5.
-if "demo" in config:
+# These rules exist only for dataset.source "demo"; the demo writes under demo.root only.
+if DEMO:
     if SURFACE_SOURCE == "volume" and VOLUME_SPACE != "MNI152NLin2009cAsym":
         raise ValueError(
             "config surface.volume_space: the demo's volumetric BOLD is written in "
@@ -11,8 +13,10 @@ if "demo" in config:
     rule simulate_demo:
         output:
             stimuli=directory(stimuli_dir()),
-            events=expand(events_path("{subject}"), subject=SUBJECTS),
+            participants=f"{BIDS_DIR}/participants.tsv",
+            events=expand(raw_events("{subject}"), subject=SUBJECTS),
             bold=[path for s in SUBJECTS for path in bold_files(s)],
+            timing=[path for s in SUBJECTS for path in bold_sidecars(s)],
             confounds=expand(confounds_path("{subject}", "tsv"), subject=SUBJECTS),
             confounds_json=expand(confounds_path("{subject}", "json"), subject=SUBJECTS),
             truth=f"{config['demo']['root']}/truth/vertex_truth.tsv",

@@ -1,13 +1,16 @@
-# fMRIPrep on the raw BIDS folder (real data only): one job per subject, in a container.
-if config.get("fmriprep", {}).get("run", False):
+# fMRIPrep on the raw BIDS folder (real data only): one job per subject, in a container. It reads
+# the raw folder (mounted read-only) and writes only its own derivatives.
+if config["fmriprep"]["run"]:
 
     rule fmriprep:
         input:
-            events=events_path("{subject}"),
+            bold=lambda wildcards: raw_bold(wildcards.subject),
             license=config["fmriprep"]["fs_license"],
             image=fmriprep_image_input(),
+            bids_filter=fmriprep_filter_input(),
         output:
             bold=bold_files("{subject}"),
+            timing=bold_sidecars("{subject}"),
             confounds=confounds_path("{subject}", "tsv"),
             confounds_json=confounds_path("{subject}", "json"),
         log:

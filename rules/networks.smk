@@ -2,7 +2,7 @@
 # (a GPU rule on clusters) -> test-split evaluation; then Figure 3's comparisons between types.
 
 
-if "demo" in config:
+if DEMO:
 
     rule demo_corpus:
         output:
@@ -163,6 +163,7 @@ rule network_comparisons:
     input:
         unpack(comparison_score_inputs),
         bold=clean_bold_path(SUBJECTS[0]),
+        atlases=atlas_files(),
     output:
         table=report(
             "results/stats/network_comparisons.tsv",

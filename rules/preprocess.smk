@@ -1,7 +1,32 @@
-# Confound cleaning (section 2.2): 18 regressors, per-block detrending, standardisation, and the
-# surface decimation; one job per subject, bundled on clusters (group "preprocess"). With
-# surface.source "volume" the confounds are regressed out of the volumetric BOLD, which is then
-# projected onto fsaverage5 along a 3 mm line around the mid-thickness before decimation.
+# Events and confound cleaning (sections 2.1-2.2). Each run's raw events (MOUS's own format, or a
+# plain sentence table) become the stimulus table every later rule reads, written to results/
+# (never over the raw file). Cleaning: 18 regressors, the sentence blocks' scans kept, per-block
+# detrending, standardisation, and the surface decimation; one job per subject, bundled on
+# clusters (group "preprocess"). With surface.source "volume" the confounds are regressed out of
+# the volumetric BOLD, which is then projected onto fsaverage5 along a 3 mm line around the
+# mid-thickness before decimation.
+
+
+localrules:
+    derive_events,
+
+
+rule derive_events:
+    input:
+        events=lambda wildcards: raw_events(wildcards.subject),
+        stimuli=stimuli_dir(),
+    output:
+        events=events_path("{subject}"),
+    log:
+        "logs/derive_events/sub-{subject}.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        events_format=DATASET["events_format"],
+        n_blocks=DATASET["n_blocks"],
+        sentences_per_block=DATASET["sentences_per_block"],
+    script:
+        "../workflow/scripts/derive_events.py"
 
 
 rule clean_bold:
@@ -25,6 +50,9 @@ rule clean_bold:
         tr_s=DATASET["tr_s"],
         trial_type=DATASET["trial_type"],
         n_blocks=DATASET["n_blocks"],
+        start_time_s=DATASET["start_time_s"],
+        block_tail_s=DATASET["block_tail_s"],
+        block_carryover_s=DATASET["block_carryover_s"],
         decimation=SURFACE["decimation"],
         decimation_method=SURFACE.get("decimation_method", "stride"),
         n_compcor=config["confounds"]["n_compcor"],

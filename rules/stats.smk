@@ -39,6 +39,7 @@ rule group_stats:
 rule roi_summary:
     input:
         groups=expand(group_stats_path("{network}"), network=NETWORK_TYPES),
+        atlases=atlas_files(),
     output:
         table=report(
             "results/stats/roi_summary.tsv",
@@ -54,8 +55,7 @@ rule roi_summary:
         runtime=10,
     params:
         networks=NETWORK_TYPES,
-        annotation=config["rois"]["annotation"],
-        rois=config["rois"]["definitions"],
+        roi_settings=roi_settings(),
         q=config["stats"]["q"],
         alternative=config["stats"]["alternative"],
     script:

@@ -1,9 +1,14 @@
-"""Shared fixtures: the repository, a Snakemake runner, and one reduced demo run per session."""
+"""Shared fixtures: repository copies, a Snakemake runner, and one reduced demo run per session.
+
+Workflow tests run Snakemake as a lab member does: from the root of a copy of the repository
+(``config.yaml`` present, so every config overlays it), with the README's command lines.
+"""
 
 from __future__ import annotations
 
 import copy
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -61,11 +66,35 @@ def merged(base: dict, overrides: dict) -> dict:
     return result
 
 
+_NOT_COPIED = {".git", ".venv", ".snakemake", "data", "results", "logs", "report.html"}
+
+
+def copy_repository(destination: Path) -> Path:
+    """The workflow's files, as a user's clone has them, without earlier outputs."""
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        skip = {n for n in names if n == "__pycache__" or n.endswith("_cache")}
+        if Path(folder) == REPO:
+            skip |= _NOT_COPIED & set(names)
+        if Path(folder) == REPO / "benchmarks":
+            skip.add("rules")  # per-job timings of earlier runs
+        return skip
+
+    shutil.copytree(REPO, destination, ignore=ignored)
+    return destination
+
+
+@pytest.fixture
+def clone(tmp_path) -> Path:
+    """A fresh copy of the repository to run the workflow in, from its root."""
+    return copy_repository(tmp_path / "audiobrain")
+
+
 def run_snakemake(
     args: list[str], workdir: Path, check: bool = True
 ) -> subprocess.CompletedProcess:
-    """Run the repository's workflow in ``workdir`` (outputs land there, not in the repo)."""
-    command = [*SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    """``snakemake ARGS`` typed at the root of the repository copy ``workdir``."""
+    command = [*SNAKEMAKE, *args]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=workdir)
     if check and result.returncode != 0:
@@ -79,10 +108,17 @@ def write_config(path: Path, overrides: dict, base: Path = REPO / "config.yaml")
     return path
 
 
+def write_overrides(path: Path, overrides: dict) -> Path:
+    """A config holding only ``overrides``: Snakemake merges it over config.yaml, key by key."""
+    path.write_text(yaml.safe_dump(overrides, sort_keys=False))
+    return path
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """The reduced demo, run once end to end with `snakemake --cores 2`; yields its folder."""
-    workdir = tmp_path_factory.mktemp("demo")
-    config = write_config(workdir / "config.yaml", REDUCED_DEMO)
-    run_snakemake(["--cores", "2", "--configfile", str(config)], workdir)
+    """The reduced demo, run once end to end with `snakemake --cores 2 --configfile
+    reduced.yaml` at the root of a repository copy; yields the copy."""
+    workdir = copy_repository(tmp_path_factory.mktemp("demo") / "audiobrain")
+    write_overrides(workdir / "reduced.yaml", REDUCED_DEMO)
+    run_snakemake(["--cores", "2", "--configfile", "reduced.yaml"], workdir)
     return workdir

@@ -10,17 +10,19 @@ import pandas as pd
 import pytest
 import scipy.signal
 from nilearn import signal
+from nilearn.image import clean_img
 
 from audiobrain.confounds import (
     MOTION_COLUMNS,
     PAPER_CONFOUNDS,
+    bold_start_time,
     check_repetition_time,
     clean_bold,
     detrend_blocks,
     load_paper_confounds,
     regress_out_confounds,
 )
-from audiobrain.io import InputError, write_gifti_timeseries
+from audiobrain.io import InputError, save_json, write_gifti_timeseries
 
 # Real fMRIPrep confounds tables that nilearn ships for its own tests (30 scans each).
 NILEARN_DATA = Path(nilearn.__file__).parent / "interfaces" / "fmriprep" / "data"
@@ -143,23 +145,28 @@ def _synthetic_run(seed: int, n_scans: int = 240, n_vertices: int = 50):
     cosines = signal.create_cosine_drift(0.008, np.arange(n_scans) * TR_S)[:, :6]
     confounds = np.hstack([motion, compcor, cosines])
     noise = rng.normal(size=(n_scans, n_vertices)) + 100.0
-    blocks = np.repeat(np.arange(12), n_scans // 12)
+    blocks = np.repeat(np.arange(1, 13), n_scans // 12)
     return confounds, noise, blocks, rng
 
 
 @pytest.mark.filterwarnings("ignore:From release 0.14.0:DeprecationWarning")
-def test_regression_step_is_nilearn_and_least_squares():
+def test_confound_step_is_nilearns_clean_img_with_its_defaults():
+    """Section 2.2: clean_img with the confounds "and otherwise default parameters", i.e. a
+    linear detrend and z-scoring with the regression; least squares on [1, t, confounds]."""
     confounds, noise, _, rng = _synthetic_run(0)
     bold = noise + confounds @ rng.normal(size=(18, noise.shape[1]))
     residuals = regress_out_confounds(bold, confounds)
 
-    nilearn_clean = signal.clean(
-        bold, confounds=confounds, detrend=False, standardize=None, filter=False
-    )
+    image = nib.Nifti1Image(bold.T.reshape(1, 5, 10, len(bold)), np.eye(4))
+    # nilearn's default standardize=True means "zscore_sample" from nilearn 0.14 on.
+    nilearn_clean = clean_img(image, confounds=confounds, standardize="zscore_sample")
+    nilearn_clean = nilearn_clean.get_fdata().reshape(-1, len(bold)).T
     np.testing.assert_allclose(residuals, nilearn_clean, rtol=0, atol=1e-10)
-    design = np.column_stack([np.ones(len(bold)), confounds])
+    trend = np.arange(len(bold), dtype=float)
+    design = np.column_stack([np.ones(len(bold)), trend, confounds])
     beta, *_ = np.linalg.lstsq(design, bold, rcond=None)
-    np.testing.assert_allclose(residuals, bold - design @ beta + bold.mean(0), atol=1e-8)
+    expected = bold - design @ beta
+    np.testing.assert_allclose(residuals, expected / expected.std(0, ddof=1), atol=1e-8)
 
 
 def test_each_contiguous_block_is_detrended_like_scipy():
@@ -175,14 +182,21 @@ def test_each_contiguous_block_is_detrended_like_scipy():
         np.testing.assert_allclose(detrended[start:stop], expected, atol=1e-9)
 
 
-def test_clean_bold_is_regression_then_block_detrend_then_zscore():
+def test_clean_bold_is_regression_then_the_kept_scans_block_detrended_then_zscored():
     confounds, noise, blocks, rng = _synthetic_run(2)
     bold = noise + confounds @ rng.normal(size=(18, noise.shape[1]))
+    blocks = blocks.copy()
+    blocks[blocks % 2 == 0] = 0  # every other block is not analysed (word lists)
+    blocks[blocks > 0] = (blocks[blocks > 0] + 1) // 2
     cleaned = clean_bold(bold, confounds, blocks)
 
-    expected = regress_out_confounds(bold, confounds)
-    for block in np.unique(blocks):
-        expected[blocks == block] = scipy.signal.detrend(expected[blocks == block], axis=0)
+    kept = blocks > 0
+    assert cleaned.shape == (kept.sum(), bold.shape[1])
+    regressed = regress_out_confounds(bold, confounds)[kept]
+    expected = np.empty_like(regressed)
+    for block in np.unique(blocks[kept]):
+        rows = blocks[kept] == block
+        expected[rows] = scipy.signal.detrend(regressed[rows], axis=0)
     expected = (expected - expected.mean(0)) / expected.std(0, ddof=1)
     np.testing.assert_allclose(cleaned, expected, atol=1e-9)
     assert cleaned.dtype == np.float64
@@ -222,6 +236,8 @@ def test_cleaning_rejects_inconsistent_inputs():
     short[-2:] = 99
     with pytest.raises(InputError, match="at least 3 scans.*shortest has 2"):
         clean_bold(noise, confounds, short)
+    with pytest.raises(InputError, match="no scan lies in an analysed block"):
+        clean_bold(noise, confounds, np.zeros_like(blocks))
 
 
 def test_paper_defaults():
@@ -264,3 +280,22 @@ def test_repetition_time_from_gifti_sidecar(tmp_path):
     )
     with pytest.raises(InputError, match="2 s in the file, 1.5 s in the config"):
         check_repetition_time(gifti, None, 1.5)
+
+
+# ---------------------------------------------------------------------- slice timing
+
+
+def test_start_time_is_fmripreps_slice_timing_reference_from_the_sidecar(tmp_path):
+    gifti = tmp_path / "sub-01_task-t_hemi-L_space-fsaverage5_bold.func.gii"
+    sidecar = tmp_path / "sub-01_task-t_hemi-L_space-fsaverage5_bold.json"
+    save_json(sidecar, {"RepetitionTime": 2.0, "SliceTimingCorrected": True, "StartTime": 0.972})
+    assert bold_start_time(gifti) == 0.972
+    assert bold_start_time(gifti, configured_s=0.5) == 0.5  # config dataset.start_time_s
+    save_json(sidecar, {"RepetitionTime": 2.0, "SliceTimingCorrected": False})
+    assert bold_start_time(gifti) == 0.0  # samples at the volume's onset
+    save_json(sidecar, {"RepetitionTime": 2.0, "SliceTimingCorrected": True})
+    with pytest.raises(InputError, match=r"bold\.json: SliceTimingCorrected is true but StartTime"):
+        bold_start_time(gifti)
+    sidecar.unlink()
+    with pytest.raises(InputError, match=r"bold\.json: not found.*dataset\.start_time_s"):
+        bold_start_time(gifti)

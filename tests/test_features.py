@@ -180,6 +180,23 @@ def test_hrf_regressors_equal_nilearn_compute_regressor_per_feature(
     np.testing.assert_allclose(fast, reference, rtol=1e-8, atol=1e-8 * np.abs(reference).max())
 
 
+@pytest.mark.parametrize("start_time_s", [0.972, 1.5])
+def test_hrf_regressors_at_a_slice_timing_reference_equal_nilearns(rng, start_time_s):
+    """fMRIPrep's BOLD represents start_time_s into each TR: nilearn at those frame times."""
+    n_scans, tr_s = 40, 2.0
+    per_stimulus = [rng.random((int(n), 3)) for n in rng.integers(40, 200, 4)]
+    onsets = np.sort(rng.uniform(0.0, n_scans * tr_s - 8.0, 4))
+    fast = hrf_regressors(per_stimulus, 100.0, onsets, n_scans, tr_s, start_time_s=start_time_s)
+    events = frame_events(per_stimulus, 100.0, onsets)
+    frame_times = start_time_s + np.arange(n_scans) * tr_s
+    for k in range(3):
+        column, _ = compute_regressor(
+            (events[0], events[1], events[2][:, k]), "glover", frame_times, oversampling=200
+        )
+        np.testing.assert_allclose(fast[:, k], column[:, 0], rtol=1e-8, atol=1e-10)
+    assert not np.allclose(fast, hrf_regressors(per_stimulus, 100.0, onsets, n_scans, tr_s))
+
+
 def test_constant_feature_over_a_sentence_gives_the_block_regressor():
     onset, duration_s, n_scans, tr_s = 10.003, 2.46, 30, 2.0
     frames = [np.ones((round(duration_s * 50), 1))]

@@ -1,8 +1,11 @@
 """fMRIPrep command lines (docker wrapper, apptainer) and fMRIPrep output naming."""
 
+import json
+import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from audiobrain.fmriprep import (
     DEFAULT_IMAGE,
@@ -12,6 +15,8 @@ from audiobrain.fmriprep import (
     fmriprep_outputs,
 )
 from audiobrain.io import InputError
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -171,3 +176,32 @@ def test_confounds_fall_back_to_pre_20_2_suffix(tmp_path):
     old = tmp_path / "sub-01_task-x_desc-confounds_regressors.tsv"
     old.write_text("trans_x\n0\n")
     assert confounds_files_for(bold) == (old, Path(str(old).replace(".tsv", ".json")))
+
+
+def test_mous_runs_take_the_auditory_task_and_the_native_t1w_only(layout, tmp_path):
+    """MOUS has resting-state runs and a space-CTF T1w beside the native one."""
+    bids_filter = REPO / "configs" / "mous_bids_filter.json"
+    assert json.loads(bids_filter.read_text())["t1w"] == {
+        "datatype": "anat", "suffix": "T1w", "space": None,
+    }  # fmt: skip
+    docker = _command(layout, "docker", task="auditory", bids_filter_file=bids_filter)
+    assert docker[docker.index("--task-id") + 1] == "auditory"
+    assert docker[docker.index("--bids-filter-file") + 1] == str(bids_filter)
+    apptainer = _command(layout, "apptainer", task="auditory", bids_filter_file=bids_filter)
+    assert f"{bids_filter}:/opt/bids_filter.json:ro" in apptainer
+    assert apptainer[apptainer.index("--bids-filter-file") + 1] == "/opt/bids_filter.json"
+    with pytest.raises(InputError, match="missing.json: BIDS filter file"):
+        _command(layout, "docker", bids_filter_file=tmp_path / "missing.json")
+
+
+def test_one_fmriprep_version_everywhere():
+    """The code, the schema's default image, the paper config and the README name one release;
+    the default image is a .sif, which the default runner (apptainer) needs."""
+    schema = yaml.safe_load((REPO / "schemas" / "config.schema.yaml").read_text())
+    fmriprep = schema["properties"]["fmriprep"]["properties"]
+    assert fmriprep["runner"]["default"] == "apptainer"
+    assert fmriprep["image"]["default"] == f"containers/fmriprep-{FMRIPREP_VERSION}.sif"
+    paper = yaml.safe_load((REPO / "configs" / "mous.yaml").read_text())["fmriprep"]
+    assert paper["image"] == f"containers/fmriprep-{FMRIPREP_VERSION}.sif"
+    versions = set(re.findall(r"fmriprep[-:](\d+\.\d+\.\d+)", (REPO / "README.md").read_text()))
+    assert versions == {FMRIPREP_VERSION}

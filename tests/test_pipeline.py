@@ -12,7 +12,7 @@ import pytest
 
 from audiobrain import features, pipeline, ridge, simulate
 from audiobrain.architecture import LAYER_NAMES
-from audiobrain.io import InputError, read_tsv, write_gifti_timeseries, write_tsv
+from audiobrain.io import InputError, load_json, read_tsv, write_gifti_timeseries, write_tsv
 
 TINY = dict(n_subjects=1, pool_size=60, n_blocks=12, sentences_per_block=5, seed=5)
 SETTINGS = dict(
@@ -34,18 +34,57 @@ def layout(tiny_demo, tmp_path):
     return simulate.DemoLayout(tmp_path / "demo", "auditory")
 
 
+def derived_events(layout) -> Path:
+    """The stimulus table rule derive_events writes from the raw MOUS events (beside the demo)."""
+    output = layout.root / "derived" / "sub-01_task-auditory_desc-trials_events.tsv"
+    if not output.exists():
+        pipeline.derive_events(
+            layout.events("01"), layout.stimuli, output, events_format="mous", n_blocks=12,
+            sentences_per_block=5,
+        )  # fmt: skip
+    return output
+
+
 def clean(layout, output, **overrides):
     bold = [layout.surface_bold("01", hemi) for hemi in ("L", "R")]
-    pipeline.clean_subject_bold(bold, layout.events("01"), output, **{**SETTINGS, **overrides})
+    events = derived_events(layout)
+    pipeline.clean_subject_bold(bold, events, output, **{**SETTINGS, **overrides})
 
 
-def test_clean_bold_writes_decimated_standardised_data(layout, tmp_path):
+def test_clean_bold_keeps_the_sentence_blocks_decimated_and_standardised(layout, tmp_path):
     output = tmp_path / "clean.npz"
     clean(layout, output)
     data = np.load(output)
     assert data["bold"].shape[1] == data["vertices"].size == 2 * 257
     np.testing.assert_allclose(data["bold"].mean(axis=0), 0, atol=1e-5)
     assert sorted(np.unique(data["blocks"])) == list(range(1, 13))
+    n_run = int(data["n_run_scans"])
+    assert data["bold"].shape[0] == data["scans"].size < 0.7 * n_run  # word lists left out
+    start = float(data["start_time_s"])
+    assert start == 0.972  # fMRIPrep's StartTime in the demo's sidecars
+    np.testing.assert_allclose(data["scan_times"], start + 2.0 * data["scans"])
+    meta = load_json(output.with_suffix(".json"))
+    assert sum(meta["scans_per_block"].values()) == data["scans"].size
+    assert meta["start_time_s"] == start
+
+
+def test_raw_events_are_read_never_written(layout):
+    before = layout.events("01").read_bytes()
+    table = read_tsv(derived_events(layout))
+    assert list(table.columns) == ["onset", "duration", "trial_type", "stim_file", "block"]
+    assert layout.events("01").read_bytes() == before
+
+
+def test_missing_stimulus_file_is_named(layout, tmp_path):
+    table = read_tsv(derived_events(layout))
+    missing = layout.stimuli / table["stim_file"].iloc[3]
+    missing.unlink()
+    with pytest.raises(InputError, match=r"events.tsv: 1 stimulus file\(s\) not in the stimuli"):
+        pipeline.derive_events(
+            layout.events("01"), layout.stimuli, tmp_path / "derived.tsv", events_format="mous",
+            n_blocks=12, sentences_per_block=5,
+        )  # fmt: skip
+    assert not (tmp_path / "derived.tsv").exists()
 
 
 def test_missing_confounds_column_names_file_and_column(layout, tmp_path):
@@ -72,23 +111,26 @@ def test_repetition_time_that_disagrees_with_config_names_both(layout, tmp_path)
 
 
 def test_events_past_the_end_of_the_scan_are_an_error(layout, tmp_path):
-    events = read_tsv(layout.events("01"))
-    events.loc[events.index[-1], "onset"] += 600.0
-    write_tsv(events, layout.events("01"))
+    path = derived_events(layout)
+    events = read_tsv(path)
+    events.loc[events.index[-1], "onset"] += 1200.0
+    write_tsv(events, path)
     with pytest.raises(InputError, match=r"events.tsv.*end after the scan"):
         clean(layout, tmp_path / "clean.npz")
     assert not (tmp_path / "clean.npz").exists()
 
 
 def test_block_count_that_disagrees_with_config_is_an_error(layout, tmp_path):
-    with pytest.raises(InputError, match=r"events.tsv.*12 blocks.*n_blocks says 6"):
+    with pytest.raises(InputError, match=r"events.tsv: 12 sentence blocks.*n_blocks says 6"):
         clean(layout, tmp_path / "clean.npz", n_blocks=6)
 
 
-def test_stimulus_pool_is_every_file_heard(layout):
-    pool = pipeline.stimulus_pool([layout.events("01")], "sentence")
-    heard = pd.read_csv(layout.events("01"), sep="\t")["stim_file"]
-    assert pool == sorted(set(heard))
+def test_stimulus_pool_is_every_sentence_heard(layout):
+    path = derived_events(layout)
+    pool = pipeline.stimulus_pool([path], "sentence")
+    table = pd.read_csv(path, sep="\t")
+    assert pool == sorted(set(table.loc[table["trial_type"] == "sentence", "stim_file"]))
+    assert all("LPF5" not in name for name in pool)  # no word list
 
 
 def random_feature_file(path, stim_ids, layers, frame_rate_hz, rng):
@@ -100,7 +142,7 @@ def random_feature_file(path, stim_ids, layers, frame_rate_hz, rng):
 
 
 def test_seeds_scored_in_one_call_give_the_bytes_of_one_call_each(layout, tmp_path, monkeypatch):
-    bold, events = tmp_path / "clean.npz", layout.events("01")
+    bold, events = tmp_path / "clean.npz", derived_events(layout)
     clean(layout, bold)
     stim_ids = [Path(f).stem for f in pipeline.stimulus_pool([events], "sentence")]
     rng = np.random.default_rng(0)

@@ -14,8 +14,9 @@ from nilearn.glm.first_level import compute_regressor
 from nilearn.interfaces.fmriprep import load_confounds
 from nilearn.signal import create_cosine_drift
 
-from audiobrain import simulate, surface
-from audiobrain.events import read_sentence_events, tr_blocks
+from audiobrain import demo_design, simulate, surface
+from audiobrain.confounds import load_paper_confounds
+from audiobrain.events import analysed_scans, mous_events
 from audiobrain.io import (
     gifti_repetition_time,
     load_json,
@@ -32,6 +33,7 @@ from audiobrain.speech import synthesize
 
 TINY = dict(n_subjects=2, pool_size=20, n_blocks=4, sentences_per_block=4, seed=3)
 TR_S = 2.0
+START_S = demo_design.slice_time_reference(demo_design.slice_timing(TR_S))
 N_PER_HEMI = surface.FSAVERAGE5_VERTICES_PER_HEMI
 MOTION = ["trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z"]
 PAPER_STRATEGY = dict(
@@ -73,9 +75,22 @@ def _paper_confounds(layout: DemoLayout, subject: str) -> pd.DataFrame:
     return confounds
 
 
-def _blocks(layout: DemoLayout, subject: str, n_scans: int) -> np.ndarray:
-    events = read_sentence_events(layout.events(subject), n_scans, TR_S)
-    return tr_blocks(events, n_scans, TR_S)
+def _trials(layout: DemoLayout, subject: str) -> pd.DataFrame:
+    """The design as MOUS's events file gives it back (all sentences and word lists)."""
+    return mous_events(layout.events(subject), TINY["n_blocks"], TINY["sentences_per_block"])
+
+
+def _analysed(layout: DemoLayout, subject: str, n_scans: int) -> np.ndarray:
+    """The sentence block of every scan the analysis keeps (0 elsewhere)."""
+    scan_times = START_S + np.arange(n_scans) * TR_S
+    return analysed_scans(_trials(layout, subject), scan_times)
+
+
+def _segments(layout: DemoLayout, subject: str, n_scans: int) -> np.ndarray:
+    """Every scan in the segment of the latest block (of either type) started by its time."""
+    trials = _trials(layout, subject)
+    starts = trials.groupby(["trial_type", "block"])["onset"].min().sort_values().to_numpy()
+    return np.clip(np.searchsorted(starts, np.arange(n_scans) * TR_S, side="right") - 1, 0, None)
 
 
 def _residuals(data: np.ndarray, regressors: np.ndarray) -> np.ndarray:
@@ -96,28 +111,34 @@ def _correlations(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def test_tree_has_the_exact_bids_and_fmriprep_names(demo):
+    """MOUS's raw layout (events, audio names, participants) and fMRIPrep's derivatives."""
+    audio = "bids/stimuli/audio_files/EQ_Ramp_Int2_Int1LPF"
     expected = {
         "bids/dataset_description.json",
         "bids/participants.tsv",
-        "bids/stimuli/sentences.tsv",
+        "bids/stimuli/stimuli.txt",
         "derivatives/fmriprep/dataset_description.json",
         "truth/truth.json",
         "truth/vertex_truth.tsv",
         "truth/loadings.npz",
         "truth/loadings.json",
-        *(f"bids/stimuli/s{index:03d}.wav" for index in range(1, 21)),
+        *(f"{audio}{index:03d}.wav" for index in range(1, 21)),
+        *(f"{audio}{500 + index:03d}.wav" for index in range(1, 21)),
     }
     for sub in ("01", "02"):
         prefix = f"sub-{sub}_task-auditory"
+        surface_bold = (
+            f"derivatives/fmriprep/sub-{sub}/func/{prefix}_hemi-{{}}_space-fsaverage5_bold"
+        )
         expected |= {
             f"bids/sub-{sub}/func/{prefix}_events.tsv",
             f"bids/sub-{sub}/func/{prefix}_bold.json",
-            f"derivatives/fmriprep/sub-{sub}/func/{prefix}_hemi-L_space-fsaverage5_bold.func.gii",
-            f"derivatives/fmriprep/sub-{sub}/func/{prefix}_hemi-R_space-fsaverage5_bold.func.gii",
+            *(surface_bold.format(hemi) + ext for hemi in "LR" for ext in (".func.gii", ".json")),
             f"derivatives/fmriprep/sub-{sub}/func/{prefix}_desc-confounds_timeseries.tsv",
             f"derivatives/fmriprep/sub-{sub}/func/{prefix}_desc-confounds_timeseries.json",
             f"truth/sub-{sub}/{prefix}_regressors.npz",
             f"truth/sub-{sub}/{prefix}_regressors.json",
+            f"truth/sub-{sub}/{prefix}_trials.tsv",
         }
     assert set(_files(demo["root"])) == expected
     assert demo["subjects"] == ["01", "02"]
@@ -126,45 +147,51 @@ def test_tree_has_the_exact_bids_and_fmriprep_names(demo):
     assert load_json(demo["fmriprep"] / "dataset_description.json")["DatasetType"] == "derivative"
 
 
-def test_stimuli_are_the_spoken_sentence_pool(layout):
-    table = read_tsv(layout.stimuli / "sentences.tsv", required=("stim_id", "text"))
-    assert table["text"].tolist() == dutch_sentences(20, seed=TINY["seed"])
-    for stim_id, text, duration in table[["stim_id", "text", "duration"]].itertuples(index=False):
-        info = sf.info(layout.stimuli / f"{stim_id}.wav")
-        assert info.samplerate == 22_050 and info.channels == 1
-        assert info.frames / info.samplerate == pytest.approx(duration, abs=1e-6)
-        assert 2.0 < duration < 7.0  # MOUS: 2.8-6 s (section 2.1)
-        assert 9 <= len(text.split()) <= 15
-    spoken, _ = synthesize(table["text"].iloc[0])
-    recorded, _ = sf.read(layout.stimuli / "s001.wav", dtype="float32")
+def test_stimuli_are_the_spoken_sentences_and_their_word_lists(layout):
+    lines = (layout.stimuli / "stimuli.txt").read_text().splitlines()
+    texts = dict(line.split(" ", 1) for line in lines)
+    sentences = dutch_sentences(20, seed=TINY["seed"])
+    assert [texts[str(i)] for i in range(1, 21)] == sentences
+    for item, sentence in enumerate(sentences, start=1):
+        words = texts[str(500 + item)].split()
+        assert sorted(words) == sorted(w.strip(".,") for w in sentence.split())
+        for stim in (item, 500 + item):
+            info = sf.info(layout.stimuli / demo_design.stimulus_file(stim))
+            assert info.samplerate == 22_050 and info.channels == 1
+            assert 2.0 < info.duration < 12.0
+        assert 9 <= len(words) <= 15
+    spoken, _ = synthesize(sentences[0])
+    recorded, _ = sf.read(layout.stimuli / demo_design.stimulus_file(1), dtype="float32")
     np.testing.assert_allclose(recorded, spoken, atol=1.0 / 32768)
 
 
-def test_events_follow_the_mous_block_design(demo, layout):
-    pool = set(read_tsv(layout.stimuli / "sentences.tsv")["stim_id"])
+def test_events_are_mous_events_of_the_alternating_block_design(demo, layout):
     heard = []
     for subject in demo["subjects"]:
         n_scans = demo["n_scans"][subject]
-        raw = read_tsv(layout.events(subject))
-        assert list(raw.columns) == ["onset", "duration", "trial_type", "stim_file", "block"]
-        assert (raw["trial_type"] == "sentence").all()
-        events = read_sentence_events(layout.events(subject), n_scans, TR_S)
-        assert events["block"].value_counts().sort_index().to_dict() == {b: 4 for b in range(1, 5)}
-        assert set(events["stim_id"]) <= pool and events["stim_id"].is_unique
-        assert all((layout.bids / "stimuli" / f).is_file() for f in events["stim_file"])
-        ends = events["onset"] + events["duration"]
-        gaps = events["onset"].to_numpy()[1:] - ends.to_numpy()[:-1]
-        new_block = np.diff(events["block"].to_numpy()) == 1
-        assert events["onset"].iloc[0] == simulate.LEAD_IN_S
-        assert np.all((gaps[~new_block] > 1.5 - 2e-3) & (gaps[~new_block] < 2.5 + 2e-3))
-        assert np.all((gaps[new_block] > 8.0 - 2e-3) & (gaps[new_block] < 10.0 + 2e-3))
-        assert n_scans == math.ceil((ends.iloc[-1] + simulate.TAIL_S) / TR_S)
-        assert load_json(layout.bold_sidecar(subject))["RepetitionTime"] == TR_S
-        heard.append(events["stim_id"].tolist())
+        raw = read_tsv(layout.events(subject), dtype={"value": str})
+        assert list(raw.columns) == ["onset", "duration", "volume", "type", "value"]
+        assert raw["duration"].isna().all()
+        assert set(raw["type"]) <= {"Pulse", "Picture", "Sound", "Nothing", "Response"}
+        assert (raw["type"] == "Pulse").sum() == n_scans
+        trials = _trials(layout, subject)
+        pd.testing.assert_frame_equal(trials, read_tsv(layout.trials(subject)), check_dtype=False)
+        per_type = trials.groupby("trial_type")["block"].value_counts().unstack(0)
+        assert (per_type == TINY["sentences_per_block"]).all().all() and len(per_type) == 4
+        starts = trials.groupby(["trial_type", "block"])["onset"].min().sort_values()
+        kinds = [kind for kind, _ in starts.index]
+        assert all(a != b for a, b in zip(kinds, kinds[1:], strict=False))  # they alternate
+        assert all((layout.stimuli / f).is_file() for f in trials["stim_file"])
+        ends = trials["onset"] + trials["duration"]
+        assert trials["onset"].iloc[0] == demo_design.LEAD_IN_S
+        assert n_scans == math.ceil((ends.iloc[-1] + demo_design.TAIL_S) / TR_S)
+        sidecar = load_json(layout.bold_sidecar(subject))
+        assert sidecar["RepetitionTime"] == TR_S and len(sidecar["SliceTiming"]) == 36
+        heard.append(trials["stim_file"].tolist())
     assert heard[0] != heard[1]  # each subject draws their own sentences
 
 
-def test_surface_bold_is_fsaverage5_gifti_with_the_tr(demo, layout):
+def test_surface_bold_is_fsaverage5_gifti_with_the_tr_and_fmripreps_timing(demo, layout):
     for subject in demo["subjects"]:
         for hemi in "LR":
             path = layout.surface_bold(subject, hemi)
@@ -172,6 +199,11 @@ def test_surface_bold_is_fsaverage5_gifti_with_the_tr(demo, layout):
             assert data.shape == (demo["n_scans"][subject], N_PER_HEMI)
             assert gifti_repetition_time(path) == TR_S
             assert np.isfinite(data).all() and data.min() > 0  # raw BOLD intensities
+            timing = load_json(path.with_name(path.name.replace(".func.gii", ".json")))
+            assert timing["SliceTimingCorrected"] is True
+            # fMRIPrep's default reference: the middle of the slices' acquisition times
+            slices = load_json(layout.bold_sidecar(subject))["SliceTiming"]
+            assert timing["StartTime"] == round((min(slices) + max(slices)) / 2, 3) == START_S
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,13 +223,18 @@ def test_nilearn_reads_the_confounds_with_the_paper_strategy(demo, layout):
         np.testing.assert_allclose(confounds[MOTION], table[MOTION] - table[MOTION].mean())
 
 
-def test_default_design_gives_exactly_the_papers_18_regressors(tmp_path):
-    """60 sentences in 12 blocks at TR 2 s last long enough for 6 fMRIPrep cosines."""
+def test_default_design_gives_the_papers_18_regressors(tmp_path):
+    """60 sentences in 12 blocks and 60 word lists at TR 2 s: long enough for 6 fMRIPrep
+    cosines (word lists half a sentence long, so that no run is shorter); the first 6 are the
+    paper's, with the 6 motion parameters and 6 aCompCor components."""
     texts = dutch_sentences(60, seed=0)
-    durations = {f"s{i:03d}": synthesize(t)[0].size / 22_050 for i, t in enumerate(texts)}
+    durations = {i: synthesize(t)[0].size / 22_050 for i, t in enumerate(texts, start=1)}
+    durations |= {500 + i: 0.5 * d for i, d in list(durations.items())}
     rng = np.random.default_rng(0)
-    _, n_scans = simulate.design_events(list(durations), durations, 5, TR_S, rng)
-    assert simulate.n_fmriprep_cosines(n_scans, TR_S) == 6
+    _, n_scans = demo_design.block_design(
+        list(range(1, 61)), list(range(501, 561)), durations, 5, TR_S, rng
+    )
+    assert simulate.n_fmriprep_cosines(n_scans, TR_S) >= 6
     sources = simulate.simulate_confound_sources(n_scans, TR_S, 10, rng)
     bold = 1000.0 + rng.normal(size=(n_scans, 8))
     func = tmp_path / "sub-01" / "func"
@@ -215,8 +252,9 @@ def test_default_design_gives_exactly_the_papers_18_regressors(tmp_path):
             str(func / f"sub-01_task-auditory_hemi-{hemi}_space-fsaverage5_bold.func.gii")
         )
         write_gifti_timeseries(images[-1], bold, TR_S)
-    confounds, _ = load_confounds(images, **PAPER_STRATEGY)
+    confounds = load_paper_confounds(images)
     assert confounds.shape == (n_scans, 18)
+    assert list(confounds.columns[-6:]) == [f"cosine{k:02d}" for k in range(6)]
 
 
 def test_confounds_follow_fmriprep_conventions(demo, layout):
@@ -308,21 +346,30 @@ def test_vertex_truth_marks_the_rois(layout):
 
 
 def test_stored_regressors_are_the_hrf_convolved_features_of_the_audio(demo, layout):
-    stim_ids = read_tsv(layout.stimuli / "sentences.tsv")["stim_id"]
+    wavs = sorted((layout.stimuli / "audio_files").glob("*.wav"))
+    sentences = [path.stem for path in wavs if int(path.stem[-3:]) < 500]
     features = simulate.stimulus_features(
-        {s: layout.stimuli / f"{s}.wav" for s in stim_ids}, TINY["seed"]
+        {path.stem: path for path in wavs}, TINY["seed"], analysed=sentences
     )
     subject = demo["subjects"][1]
     n_scans = demo["n_scans"][subject]
-    events = read_sentence_events(layout.events(subject), n_scans, TR_S)
+    trials = _trials(layout, subject)
+    heard = trials.assign(stim_file=[Path(f).stem for f in trials["stim_file"]])
+    sentences = heard[heard["trial_type"] == "sentence"]
     stored = load_npz(layout.regressors(subject))
     for family in ("acoustic", "deep"):
-        expected = simulate.hrf_regressors(events, getattr(features, family), n_scans, TR_S)
-        np.testing.assert_allclose(stored[family], expected, rtol=1e-10)
-    # Both families respond to speech: each regressor follows the HRF-convolved sentences.
-    onsets, durations = events["onset"].to_numpy(), events["duration"].to_numpy()
+        for name, table in ((family, heard), (f"{family}_sentences", sentences)):
+            expected = simulate.hrf_regressors(
+                table, getattr(features, family), n_scans, TR_S, START_S
+            )
+            atol = 1e-12 * np.abs(expected).max()
+            np.testing.assert_allclose(stored[name], expected, rtol=1e-10, atol=atol)
+    # Both families respond to speech: each regressor follows the HRF-convolved sounds.
+    onsets, durations = heard["onset"].to_numpy(), heard["duration"].to_numpy()
     speech = compute_regressor(
-        np.vstack([onsets, durations, np.ones_like(onsets)]), "glover", np.arange(n_scans) * TR_S
+        np.vstack([onsets, durations, np.ones_like(onsets)]),
+        "glover",
+        START_S + np.arange(n_scans) * TR_S,
     )[0]
     assert np.all(_correlations(stored["acoustic"], speech) > 0.9)
 
@@ -338,15 +385,17 @@ def test_planted_signal_survives_cleaning_and_nulls_carry_none(demo, layout):
     for subject in demo["subjects"]:
         bold = _bold(layout, subject)
         n_scans = bold.shape[0]
-        segments = np.unique(_blocks(layout, subject, n_scans), return_inverse=True)[1]
-        cleaned = _residuals(bold, _paper_confounds(layout, subject).to_numpy())
-        cleaned = signal.clean(cleaned, runs=segments, detrend=True, standardize=None)
-        uncleaned = bold - bold.mean(axis=0)
+        blocks = _analysed(layout, subject, n_scans)
+        kept = blocks > 0
+        cleaned = _residuals(bold, _paper_confounds(layout, subject).to_numpy())[kept]
+        cleaned = signal.clean(cleaned, runs=blocks[kept], detrend=True, standardize=None)
+        uncleaned = (bold - bold.mean(axis=0))[kept]
         regressors = load_npz(layout.regressors(subject))
         vertices = np.flatnonzero(roi != "none")
         planted = simulate.planted_signal(
-            vertex_truth, regressors["acoustic"], regressors["deep"], vertices
-        )
+            vertex_truth, regressors["acoustic"], regressors["deep"], vertices,
+            (regressors["acoustic_sentences"], regressors["deep_sentences"]),
+        )[kept]  # fmt: skip
         r = dict(zip(vertices, _correlations(cleaned[:, vertices], planted), strict=True))
         a1 = np.array([r[v] for v in np.flatnonzero(roi == "A1")])
         tpj = np.array([r[v] for v in np.flatnonzero(roi == "TPJ")])
@@ -356,12 +405,13 @@ def test_planted_signal_survives_cleaning_and_nulls_carry_none(demo, layout):
         null = roi == "none"  # kept artefacts outweigh the noise: skipping cleaning hurts
         assert np.median(uncleaned[:, null].var(axis=0) / cleaned[:, null].var(axis=0)) > 3
 
-        events = read_sentence_events(layout.events(subject), n_scans, TR_S)
+        events = _trials(layout, subject)
+        events = events[events["trial_type"] == "sentence"]
         speech = compute_regressor(
             np.vstack([events["onset"], events["duration"], np.ones(len(events))]),
             "glover",
-            np.arange(n_scans) * TR_S,
-        )[0]
+            START_S + np.arange(n_scans) * TR_S,
+        )[0][kept]
         null_r = _correlations(cleaned[:, roi == "none"], speech)
         assert np.median(_correlations(cleaned[:, roi == "A1"], speech)) > 0.4
         assert abs(np.median(null_r)) < 0.05 and np.quantile(np.abs(null_r), 0.95) < 0.35
@@ -373,7 +423,7 @@ def test_artefacts_lie_in_the_span_of_the_confounds_and_block_trends(tmp_path):
     layout = DemoLayout(summary["root"], "auditory")
     bold = _bold(layout, "01")
     n_scans = bold.shape[0]
-    blocks = _blocks(layout, "01", n_scans)
+    blocks = _segments(layout, "01", n_scans)
     per_block = [
         np.where(blocks == b, column, 0.0)
         for b in np.unique(blocks)

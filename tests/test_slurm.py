@@ -32,7 +32,7 @@ import pytest
 import yte
 from test_workflow import C2F_CONFIGS, c2f_skeleton, mous_skeleton
 
-from conftest import REDUCED_DEMO, REPO, merged, write_config
+from conftest import REDUCED_DEMO, REPO, copy_repository, merged, write_overrides
 
 pytestmark = pytest.mark.workflow
 
@@ -208,15 +208,11 @@ def readme_submission_count() -> int:
 
 
 def test_paper_config_dry_run_with_the_slurm_profile(tmp_path):
-    config = mous_skeleton(tmp_path)
+    clone = copy_repository(tmp_path / "audiobrain")
+    config = mous_skeleton(clone)
     start = time.perf_counter()
     output = snakemake(
-        [
-            *("-n", "--profile", str(PROFILE)),
-            *("-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)),
-            *("--configfile", str(REPO / "configs" / "mous.yaml")),
-        ],
-        cwd=tmp_path,
+        ["-n", "--profile", "profiles/slurm", "--configfile", "configs/mous.yaml"], cwd=clone
     )
     elapsed = time.perf_counter() - start
     jobs = dag_jobs(output)
@@ -248,14 +244,10 @@ def test_paper_config_dry_run_with_the_slurm_profile(tmp_path):
 
 
 def test_reconstruction_paper_dag_routes_gpu_jobs_to_the_gpu_partition(tmp_path):
-    c2f_skeleton(tmp_path)
+    clone = copy_repository(tmp_path / "audiobrain")
+    c2f_skeleton(clone)
     output = snakemake(
-        [
-            *("-n", "--profile", str(PROFILE)),
-            *("-s", str(REPO / "Snakefile"), "--directory", str(tmp_path)),
-            *("--configfile", *C2F_CONFIGS),
-        ],
-        cwd=tmp_path,
+        ["-n", "--profile", "profiles/slurm", "--configfile", *C2F_CONFIGS], cwd=clone
     )
     jobs = [job for job in dag_jobs(output) if job.rule.startswith("recon_")]
     check_routing(jobs, *profile_partitions())
@@ -333,24 +325,6 @@ def slurm_cluster(tmp_path_factory):
 
 
 # Not copied: the environment, git data, caches and everything a run writes.
-_NOT_COPIED = {".git", ".venv", ".snakemake", "data", "results", "logs", "report.html"}
-
-
-def copy_repository(destination: Path) -> Path:
-    """The workflow's files, as a user's clone has them, without earlier outputs."""
-
-    def ignored(folder: str, names: list[str]) -> set[str]:
-        skip = {n for n in names if n == "__pycache__" or n.endswith("_cache")}
-        if Path(folder) == REPO:
-            skip |= _NOT_COPIED & set(names)
-        if Path(folder) == REPO / "benchmarks":
-            skip.add("rules")  # per-job timings of earlier runs
-        return skip
-
-    shutil.copytree(REPO, destination, ignore=ignored)
-    return destination
-
-
 def scontrol_jobs(name: str, env: dict) -> list[dict[str, str]]:
     """Every job named ``name`` (the executor's run ID) that slurmctld still holds."""
     output = subprocess.run(
@@ -442,17 +416,16 @@ class SlurmRun:
 def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     """The small demo through the profile on the cluster, and `--cores 2` of it beside it."""
     workdir = copy_repository(tmp_path_factory.mktemp("slurm-run") / "repo")
-    config = write_config(workdir / "slurm-demo.yaml", SLURM_DEMO)
-    local = tmp_path_factory.mktemp("local-run")
-    local_config = write_config(local / "config.yaml", SLURM_DEMO)
+    config = write_overrides(workdir / "slurm-demo.yaml", SLURM_DEMO)
+    local = copy_repository(tmp_path_factory.mktemp("local-run") / "repo")
+    write_overrides(local / "slurm-demo.yaml", SLURM_DEMO)
     env = slurm_cluster.env
     start = time.perf_counter()
     # The local run shares the 2 cores with the SLURM run, which waits on polls much of the time;
     # it builds the key results only (roi_summary.tsv and everything it needs: cleaned BOLD,
     # trained networks, activations, brain scores, group statistics), not the figures.
     local_run = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile")]
-        + ["--directory", str(local), "--cores", "2", "--configfile", str(local_config)]
+        [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", "slurm-demo.yaml"]
         + ["--", LOCAL_TARGET],
         cwd=local,
         env=env,

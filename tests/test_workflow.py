@@ -12,48 +12,43 @@ import pandas as pd
 import pytest
 import soundfile
 import yaml
+from mous_files import release_skeleton
 
-from conftest import REPO, run_snakemake, write_config
+from conftest import REPO, run_snakemake, write_overrides
 
 pytestmark = pytest.mark.workflow
 
 
-def test_unknown_config_key_stops_before_any_job(tmp_path):
-    config = write_config(tmp_path / "config.yaml", {"ridge": {"n_split": 12}})
-    result = run_snakemake(["-n", "--configfile", str(config)], tmp_path, check=False)
+def test_unknown_config_key_stops_before_any_job(clone):
+    write_overrides(clone / "typo.yaml", {"ridge": {"n_split": 12}})
+    result = run_snakemake(["-n", "--configfile", "typo.yaml"], clone, check=False)
     assert result.returncode != 0
     assert "n_split" in result.stderr + result.stdout
-    assert not (tmp_path / "results").exists()
+    assert not (clone / "results").exists()
 
 
-def test_wrong_config_type_names_the_key(tmp_path):
-    config = write_config(tmp_path / "config.yaml", {"surface": {"decimation": "ten"}})
-    result = run_snakemake(["-n", "--configfile", str(config)], tmp_path, check=False)
+def test_wrong_config_type_names_the_key(clone):
+    write_overrides(clone / "wrong.yaml", {"surface": {"decimation": "ten"}})
+    result = run_snakemake(["-n", "--configfile", "wrong.yaml"], clone, check=False)
     assert result.returncode != 0
     assert "decimation" in result.stderr + result.stdout
 
 
 def mous_skeleton(root: Path) -> dict:
-    """Empty files in the MOUS layout of configs/mous.yaml: raw BIDS events, license, image."""
+    """Empty files where configs/mous.yaml expects the MOUS release and the lab's copies."""
     config = yaml.safe_load((REPO / "configs" / "mous.yaml").read_text())
-    bids = root / config["dataset"]["bids_dir"]
-    for subject in config["dataset"]["subjects"]:
-        events = bids / f"sub-{subject}" / "func" / f"sub-{subject}_task-auditory_events.tsv"
-        events.parent.mkdir(parents=True, exist_ok=True)
-        events.touch()
-    (bids / "stimuli").mkdir(parents=True)
-    for path in (config["fmriprep"]["fs_license"], config["fmriprep"]["image"]):
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).touch()
+    config["dataset"]["subjects"] = release_skeleton(root, config)
     return config
 
 
-def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
-    config = mous_skeleton(tmp_path)
+MOUS = ["--configfile", "configs/mous.yaml"]
+REDUCED = ["--configfile", "reduced.yaml"]  # the demo_run fixture's overlay (conftest.py)
+
+
+def test_paper_dag_dry_runs_with_all_subjects_and_networks(clone):
+    config = mous_skeleton(clone)
     start = time.perf_counter()
-    result = run_snakemake(
-        ["-n", "--quiet", "rules", "--configfile", str(REPO / "configs" / "mous.yaml")], tmp_path
-    )
+    result = run_snakemake(["-n", "--quiet", "rules", *MOUS], clone)
     elapsed = time.perf_counter() - start
     counts = {
         line.split()[0]: int(line.split()[1])
@@ -63,6 +58,7 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
     n_subjects = len(config["dataset"]["subjects"])
     n_networks = len(config["networks"]["types"]) * len(config["networks"]["seeds"])
     assert n_subjects == 102 and n_networks == 30
+    assert counts["derive_events"] == n_subjects
     assert counts["fmriprep"] == n_subjects
     assert counts["clean_bold"] == n_subjects
     assert counts["activations"] == n_networks
@@ -75,6 +71,120 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(tmp_path):
     print(f"paper DAG dry-run: {counts['total']} jobs in {elapsed:.1f} s")
 
 
+def planned_jobs(stdout: str) -> list[tuple[str, list[str]]]:
+    """(rule, outputs) of every job in the output of `snakemake -n`."""
+    jobs, rule = [], None
+    for line in stdout.splitlines():
+        words = line.split()
+        if len(words) == 2 and words[0] in ("rule", "localrule", "checkpoint"):
+            rule = words[1].rstrip(":")  # grouped jobs are indented once more
+        elif rule is not None and words[:1] == ["output:"]:
+            jobs.append((rule, line.split("output:", 1)[1].strip().split(", ")))
+            rule = None
+    return jobs
+
+
+def inside(path: str, folder: str) -> bool:
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+DEMO_RULES = {"simulate_demo", "demo_corpus"}
+
+
+def test_a_paper_run_plans_no_demo_job_and_writes_nothing_into_the_raw_data(clone):
+    """`snakemake --configfile configs/mous.yaml` from the root, config.yaml beside it: the demo
+    must stay out of a paper run (Snakemake deletes a job's outputs before running it)."""
+    config = mous_skeleton(clone)
+    result = run_snakemake(["-n", *MOUS], clone)
+    jobs = planned_jobs(result.stdout)
+    counts = job_counts(result.stdout)
+    assert len(jobs) == counts["total"] - counts["all"]  # every job but `all` has outputs
+    rules = {rule for rule, _ in jobs}
+    assert "fmriprep" in rules and not rules & DEMO_RULES
+    bids, fmriprep = (clone / config["dataset"][key] for key in ("bids_dir", "fmriprep_dir"))
+    for rule, outputs in jobs:
+        for path in outputs:
+            assert not inside(clone / path, bids), (rule, path)
+            assert rule == "fmriprep" or not inside(clone / path, fmriprep), (rule, path)
+
+
+def test_a_listed_subject_without_files_or_a_missing_atlas_stops_the_dag(clone):
+    mous_skeleton(clone)
+    write_overrides(clone / "listed.yaml", {"dataset": {"subjects": ["A2002", "A2012"]}})
+    result = run_snakemake(["-n", *MOUS, "listed.yaml"], clone, check=False)
+    message = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config dataset.subjects" in message and "sub-A2012" in message
+    atlas = clone / "data" / "atlases" / "fsaverage" / "lh.HCPMMP1.annot"
+    atlas.unlink()
+    result = run_snakemake(["-n", *MOUS], clone, check=False)
+    assert result.returncode != 0 and "lh.HCPMMP1.annot" in result.stderr + result.stdout
+    assert not (clone / "results").exists()
+
+
+def lab_dataset(clone: Path) -> Path:
+    """A lab's MOUS-format release beside the workflow: the demo simulator's raw BIDS folder and
+    fMRIPrep derivatives under data/lab, with a raw BOLD image per run."""
+    import nibabel as nib
+    import numpy as np
+
+    from audiobrain import simulate
+
+    summary = simulate.simulate_demo(
+        clone / "data" / "lab", n_subjects=2, pool_size=20, n_blocks=4, sentences_per_block=5
+    )
+    for subject in summary["subjects"]:
+        raw = nib.Nifti1Image(np.zeros((2, 2, 2, 3), dtype=np.int16), np.eye(4))
+        nib.save(
+            raw,
+            summary["bids"]
+            / f"sub-{subject}"
+            / "func"
+            / f"sub-{subject}_task-auditory_bold.nii.gz",
+        )
+    return clone / "data" / "lab"
+
+
+LAB = {
+    "dataset": {
+        "source": "bids",
+        "bids_dir": "data/lab/bids",
+        "fmriprep_dir": "data/lab/derivatives/fmriprep",
+        "subjects": None,
+        "n_blocks": 4,
+        "sentences_per_block": 5,
+    },
+    "confounds": {"n_cosine": 2},  # a short run (4 sentence blocks): fewer DCT regressors
+    "networks": {"types": ["untrained"], "seeds": [0]},
+    "ridge": {"n_splits": 4},
+    "recon": {"datasets": []},
+}
+
+
+def checksums(folder: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def test_jobs_beside_a_labs_raw_folders_leave_every_raw_file_as_it_was(clone):
+    lab = lab_dataset(clone)
+    write_overrides(clone / "lab.yaml", LAB)
+    before = checksums(lab)
+    dry = run_snakemake(["-n", "--configfile", "lab.yaml"], clone)
+    assert not {rule for rule, _ in planned_jobs(dry.stdout)} & DEMO_RULES
+    targets = [
+        f"results/bold/sub-{s}/sub-{s}_task-auditory_space-fsaverage5_desc-clean_bold.npz"
+        for s in ("01", "02")
+    ]  # participants.tsv's subjects with an auditory run
+    run_snakemake(["--cores", "2", "--configfile", "lab.yaml", "--", *targets], clone)
+    assert all((clone / target).is_file() for target in targets)
+    assert (clone / "results" / "events" / "sub-01").is_dir()
+    assert checksums(lab) == before
+
+
 def job_counts(stdout: str) -> dict[str, int]:
     """Jobs per rule from the table `snakemake -n --quiet rules` prints."""
     return {
@@ -85,7 +195,7 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 
 # The reconstruction study's config overlays the default one (README).
-C2F_CONFIGS = [str(REPO / "config.yaml"), str(REPO / "configs" / "c2f-ldm.yaml")]
+C2F_CONFIGS = ["config.yaml", "configs/c2f-ldm.yaml"]
 
 
 def c2f_skeleton(root: Path) -> dict:
@@ -106,9 +216,9 @@ def c2f_skeleton(root: Path) -> dict:
     return recon
 
 
-def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
-    recon = c2f_skeleton(tmp_path)
-    result = run_snakemake(["-n", "--quiet", "rules", "--configfile", *C2F_CONFIGS], tmp_path)
+def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(clone):
+    recon = c2f_skeleton(clone)
+    result = run_snakemake(["-n", "--quiet", "rules", "--configfile", *C2F_CONFIGS], clone)
     counts = job_counts(result.stdout)
     subjects = {name: len(recon["sources"][name]["subjects"]) for name in recon["datasets"]}
     assert subjects == {"brain2sound": 5, "brain2music": 5, "brain2speech": 7}  # Table 4
@@ -132,10 +242,8 @@ def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(tmp_path):
     assert "recon_ldm_vae" not in counts
 
 
-def test_demo_runs_table_3_on_its_study_subjects(tmp_path):
-    result = run_snakemake(
-        ["-n", "--quiet", "rules", "--configfile", str(REPO / "config.yaml")], tmp_path
-    )
+def test_demo_runs_table_3_on_its_study_subjects(clone):
+    result = run_snakemake(["-n", "--quiet", "rules"], clone)
     counts = job_counts(result.stdout)
     recon = yaml.safe_load((REPO / "config.yaml").read_text())["recon"]
     n_subjects = len(recon["sources"]["demo"]["subjects"])
@@ -171,11 +279,11 @@ def test_the_paper_config_overrides_every_demo_reduction():
     assert paper["study"]["n_subjects"] is None and paper["study"]["n_clips"] is None
 
 
-def test_missing_dataset_copy_is_named_before_any_job(tmp_path):
-    recon = c2f_skeleton(tmp_path)
-    root = tmp_path / recon["sources"]["brain2music"]["gtzan_root"]
+def test_missing_dataset_copy_is_named_before_any_job(clone):
+    recon = c2f_skeleton(clone)
+    root = clone / recon["sources"]["brain2music"]["gtzan_root"]
     root.rmdir()
-    result = run_snakemake(["-n", "--configfile", *C2F_CONFIGS], tmp_path, check=False)
+    result = run_snakemake(["-n", "--configfile", *C2F_CONFIGS], clone, check=False)
     assert result.returncode != 0
     assert recon["sources"]["brain2music"]["gtzan_root"] in result.stdout + result.stderr
 
@@ -260,14 +368,14 @@ def test_network_comparisons_list_every_contrast(demo_run):
 def test_retraining_a_network_gives_the_same_weights(demo_run):
     target = "results/networks/dutch_seed-0/model.pt"
     before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
-    run_snakemake(["--cores", "2", "--forcerun", "train_network", "--", target], demo_run)
+    run_snakemake(["--cores", "2", *REDUCED, "--forcerun", "train_network", "--", target], demo_run)
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
 def test_rerunning_one_rule_gives_the_same_bytes(demo_run):
     target = "results/brainscores/sub-01/sub-01_net-untrained_seed-0_brainscore.npz"
     before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
-    run_snakemake(["--cores", "2", "--forcerun", "brain_scores", "--", target], demo_run)
+    run_snakemake(["--cores", "2", *REDUCED, "--forcerun", "brain_scores", "--", target], demo_run)
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
@@ -350,12 +458,14 @@ def test_demo_decoders_recover_the_planted_features(demo_run):
 def test_retraining_an_acoustic_decoder_gives_the_same_bytes(demo_run):
     target = "results/recon/demo/predictions/sub-01/acoustic-c2f.npz"
     before = hashlib.sha256((demo_run / target).read_bytes()).hexdigest()
-    run_snakemake(["--cores", "2", "--forcerun", "recon_acoustic_decoder", "--", target], demo_run)
+    run_snakemake(
+        ["--cores", "2", *REDUCED, "--forcerun", "recon_acoustic_decoder", "--", target], demo_run
+    )
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
 def test_report_collects_the_figures(demo_run):
-    run_snakemake(["--report", "report.html"], demo_run)
+    run_snakemake([*REDUCED, "--report", "report.html"], demo_run)
     html = (demo_run / "report.html").read_text(errors="ignore")
     assert "roi_summary.tsv" in html
     assert "net-untrained_map-levels.png" in html
@@ -374,7 +484,7 @@ VOLUME_DEMO = {
 }
 
 
-def test_volumetric_demo_runs_to_the_same_roi_table(tmp_path):
+def test_volumetric_demo_runs_to_the_same_roi_table(clone):
     """MNI NIfTI cleaned in the volume and projected onto fsaverage5 feeds the same brain
     scores, statistics and ROI table as the surface GIfTI; the planted A1 signal comes back."""
     import numpy as np
@@ -382,21 +492,21 @@ def test_volumetric_demo_runs_to_the_same_roi_table(tmp_path):
     from audiobrain import surface
     from audiobrain.io import load_json, load_npz
 
-    config = write_config(tmp_path / "config.yaml", VOLUME_DEMO)
+    write_overrides(clone / "volume.yaml", VOLUME_DEMO)
     start = time.perf_counter()
     run_snakemake(
-        ["--cores", "2", "--configfile", str(config), "--", "results/stats/roi_summary.tsv"],
-        tmp_path,
+        ["--cores", "2", "--configfile", "volume.yaml", "--", "results/stats/roi_summary.tsv"],
+        clone,
     )
     print(f"volumetric demo to the ROI table: {time.perf_counter() - start:.0f} s")
     name = "sub-01_task-auditory_space-fsaverage5_desc-clean_bold"
-    cleaned = load_npz(tmp_path / "results" / "bold" / "sub-01" / f"{name}.npz")
-    meta = load_json(tmp_path / "results" / "bold" / "sub-01" / f"{name}.json")
+    cleaned = load_npz(clone / "results" / "bold" / "sub-01" / f"{name}.npz")
+    meta = load_json(clone / "results" / "bold" / "sub-01" / f"{name}.json")
     assert meta["source"] == "volume" and meta["projection"]["line_mm"] == 3.0
     assert cleaned["sampled"].all()
-    group = load_npz(tmp_path / "results" / "stats" / "net-untrained_group.npz")
+    group = load_npz(clone / "results" / "stats" / "net-untrained_group.npz")
     np.testing.assert_array_equal(group["vertices"], surface.decimated_vertices(20))
-    summary = pd.read_csv(tmp_path / "results" / "stats" / "roi_summary.tsv", sep="\t")
+    summary = pd.read_csv(clone / "results" / "stats" / "roi_summary.tsv", sep="\t")
     assert list(summary.columns) == [
         "contrast", "roi", "mean", "sem", "n_subjects", "statistic", "p", "q",
     ]  # fmt: skip
@@ -413,41 +523,32 @@ def test_volumetric_demo_runs_to_the_same_roi_table(tmp_path):
     ],
     ids=["t1w-without-freesurfer", "demo-volume-space"],
 )
-def test_volume_settings_that_cannot_work_stop_before_any_job(tmp_path, surface, message):
-    config = write_config(tmp_path / "config.yaml", {"surface": surface})
-    result = run_snakemake(["-n", "--configfile", str(config)], tmp_path, check=False)
+def test_volume_settings_that_cannot_work_stop_before_any_job(clone, surface, message):
+    write_overrides(clone / "volume.yaml", {"surface": surface})
+    result = run_snakemake(["-n", "--configfile", "volume.yaml"], clone, check=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
 
 
-def test_paper_dag_reads_volumetric_bold_when_configured(tmp_path):
-    """configs/mous.yaml with `surface.source: volume` on existing fMRIPrep derivatives: one
-    clean_bold job per subject, reading the MNI BOLD and its brain mask."""
-    config = mous_skeleton(tmp_path)
-    fmriprep_dir = tmp_path / config["dataset"]["fmriprep_dir"]
+def test_paper_dag_reads_volumetric_bold_when_configured(clone):
+    """configs/mous.yaml (`surface.source: volume`) on existing fMRIPrep derivatives: one
+    clean_bold job per subject, reading the MNI BOLD, its brain mask and its timing sidecar."""
+    config = mous_skeleton(clone)
+    fmriprep_dir = clone / config["dataset"]["fmriprep_dir"]
     for subject in config["dataset"]["subjects"]:
         func = fmriprep_dir / f"sub-{subject}" / "func"
         func.mkdir(parents=True)
         stem = f"sub-{subject}_task-auditory"
         for name in (
             f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.nii.gz",
+            f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-preproc_bold.json",
             f"{stem}_space-MNI152NLin2009cAsym_res-2_desc-brain_mask.nii.gz",
             f"{stem}_desc-confounds_timeseries.tsv",
             f"{stem}_desc-confounds_timeseries.json",
         ):
             (func / name).touch()
-    overrides = write_config(
-        tmp_path / "volume.yaml",
-        {"fmriprep": {"run": False}, "surface": {"source": "volume"}},
-        base=REPO / "configs" / "mous.yaml",
-    )
-    result = run_snakemake(
-        ["-n", "--quiet", "rules", "--configfile", str(overrides)], tmp_path, check=True
-    )
-    counts = {
-        line.split()[0]: int(line.split()[1])
-        for line in result.stdout.splitlines()
-        if len(line.split()) == 2 and line.split()[1].isdigit()
-    }
+    write_overrides(clone / "existing.yaml", {"fmriprep": {"run": False}})
+    result = run_snakemake(["-n", "--quiet", "rules", *MOUS, "existing.yaml"], clone, check=True)
+    counts = job_counts(result.stdout)
     assert counts["clean_bold"] == len(config["dataset"]["subjects"])
     assert "fmriprep" not in counts

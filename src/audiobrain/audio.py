@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
+from pathlib import Path
 
 import librosa
 import numpy as np
@@ -30,6 +32,19 @@ def load_audio(path: str | os.PathLike, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarr
     mono = librosa.to_mono(waveform.T)
     resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
     return resampled.astype(np.float32)
+
+
+def durations_s(folder: str | os.PathLike, names: Iterable[str]) -> dict[str, float]:
+    """Length in seconds of each audio file ``folder/name`` that exists (from its header)."""
+    lengths = {}
+    for name in names:
+        path = Path(folder) / name
+        if path.is_file():
+            try:
+                lengths[name] = sf.info(path).duration
+            except (sf.LibsndfileError, OSError, RuntimeError) as error:
+                raise InputError(f"{path}: cannot read audio ({error})") from error
+    return lengths
 
 
 def load_segment(

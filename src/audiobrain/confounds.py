@@ -1,9 +1,11 @@
 """Confound cleaning of BOLD time series (Millet & King 2021, section 2.2).
 
 The BOLD signal is de-confounded from 18 fMRIPrep regressors (6 head-motion parameters, the first
-6 anatomical CompCor components and 6 DCT cosine drifts), then each block of 5 sentences is
-linearly detrended on its own, and every vertex is z-scored. Loading goes through nilearn's
-fMRIPrep interface; the regression, detrending and scaling through ``nilearn.signal.clean``.
+6 anatomical CompCor components and 6 DCT cosine drifts) with nilearn's ``clean_img`` defaults
+over the whole run; then only the scans of the sentence blocks are kept, each block of 5
+sentences is linearly detrended on its own, and every vertex is z-scored. Loading goes through
+nilearn's fMRIPrep interface; the regression, detrending and scaling through
+``nilearn.signal.clean``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from nilearn import signal
 from nilearn.interfaces.fmriprep import load_confounds
 
 from audiobrain.fmriprep import confounds_files_for
-from audiobrain.io import InputError, gifti_repetition_time, load_json, read_tsv
+from audiobrain.io import InputError, gifti_repetition_time, load_json, read_tsv, sidecar_path
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,10 @@ def _nilearn_confounds(images: list[str], tsv: Path, n_compcor: int) -> pd.DataF
         raise InputError(f"{tsv}: nilearn could not load the confounds ({error})") from error
     if sample_mask is not None:
         n_dropped = len(loaded) - len(sample_mask)
-        logger.info("%s: %d non-steady-state scan(s) flagged; kept", tsv, n_dropped)
+        logger.warning(
+            "%s: %d non-steady-state scan(s) flagged by fMRIPrep; kept (the confounds model "
+            "them), so events and scans stay aligned", tsv, n_dropped,
+        )  # fmt: skip
     return loaded
 
 
@@ -151,37 +156,53 @@ def clean_bold(
     blocks: np.ndarray,
     standardize: bool = True,
 ) -> np.ndarray:
-    """Regress out confounds, detrend each block, z-score: the BOLD that the encoders see.
+    """The BOLD that the encoders see: the analysed scans, cleaned as section 2.2 says.
 
     Parameters
     ----------
-    bold : (n_scans, n_vertices)
-    confounds : (n_scans, n_confounds), regressed out over the whole run (plus an intercept).
-    blocks : (n_scans,) integer block label of each scan; each contiguous segment is linearly
-        detrended on its own (section 2.2), so cross-validation across blocks leaks no trend.
-    standardize : z-score every vertex over the run (sample std); constant vertices become 0.
+    bold : (n_scans, n_vertices), the whole run.
+    confounds : (n_scans, n_confounds), removed over the whole run by
+        :func:`regress_out_confounds` (nilearn's ``clean_img`` with its default parameters).
+    blocks : (n_scans,) the analysed block of each scan, 0 for scans no block keeps
+        (:func:`audiobrain.events.analysed_scans`). Only the kept scans are returned, each
+        contiguous block linearly detrended on its own (section 2.2), so cross-validation
+        across blocks leaks no trend.
+    standardize : z-score every vertex over the kept scans (sample std); constant ones become 0.
 
     Returns
     -------
-    (n_scans, n_vertices) float64
+    (n_kept, n_vertices) float64, the scans with ``blocks > 0`` in time order.
     """
     bold, confounds, blocks = _checked_inputs(bold, confounds, blocks)
-    cleaned = detrend_blocks(regress_out_confounds(bold, confounds), blocks)
+    kept = blocks > 0
+    cleaned = detrend_blocks(regress_out_confounds(bold, confounds)[kept], blocks[kept])
     if standardize:
         cleaned = signal.clean(cleaned, detrend=False, standardize="zscore_sample", filter=False)
     return cleaned
 
 
 def regress_out_confounds(bold: np.ndarray, confounds: np.ndarray) -> np.ndarray:
-    """Residuals of ``bold`` on ``confounds`` with each vertex's mean kept (nilearn's cleaning)."""
+    """nilearn's ``clean_img(bold, confounds=confounds)`` with its defaults, as the paper says.
+
+    Section 2.2 de-confounds "using nilearn's clean_img ... with otherwise default parameters":
+    nilearn then detrends the signal and the confounds linearly, projects the signal onto the
+    orthogonal of the confounds, and z-scores it over the run. The per-block detrending that
+    follows removes any linear trend within each block anyway; the run-wide detrending adds the
+    run's trend to the regressors, and the z-scoring scales each vertex, which the brain score's
+    own standardisation undoes. ``standardize="zscore_sample"`` is what nilearn's default
+    ``True`` means from nilearn 0.14 on (0.13 still divides by the population std: a constant
+    factor).
+    """
     with warnings.catch_warnings():
         # Confound scaling (population vs sample std) does not change the projection.
         warnings.filterwarnings(
             "ignore", message="From release 0.14.0", category=DeprecationWarning
         )
-        return signal.clean(
-            bold, confounds=confounds, detrend=False, standardize=None, filter=False
-        )
+        return signal.clean(bold, confounds=confounds, filter=False, **CLEAN_IMG_DEFAULTS)
+
+
+#: ``nilearn.image.clean_img``'s defaults as nilearn passes them to ``nilearn.signal.clean``.
+CLEAN_IMG_DEFAULTS = {"detrend": True, "standardize": "zscore_sample"}
 
 
 def detrend_blocks(bold: np.ndarray, blocks: np.ndarray) -> np.ndarray:
@@ -220,7 +241,9 @@ def _checked_inputs(bold, confounds, blocks) -> tuple[np.ndarray, np.ndarray, np
     for name, values in (("bold", bold), ("confounds", confounds)):
         if not np.isfinite(values).all():
             raise InputError(f"{name}: {int((~np.isfinite(values)).sum())} NaN/inf value(s)")
-    lengths = np.bincount(contiguous_segments(blocks))
+    if not (blocks > 0).any():
+        raise InputError("blocks: no scan lies in an analysed block")
+    lengths = np.bincount(contiguous_segments(blocks[blocks > 0]))
     if lengths.min() < MIN_BLOCK_SCANS:
         raise InputError(
             f"blocks: every block needs at least {MIN_BLOCK_SCANS} scans for a linear detrend; "
@@ -265,3 +288,30 @@ def check_repetition_time(
             f"{path}: repetition time {tr_s_found:g} s in the file, {tr_s_config:g} s in the config"
         )
     return float(tr_s_config)
+
+
+def bold_start_time(path: str | os.PathLike, configured_s: float | None = None) -> float:
+    """The time (s after each volume's onset) that the preprocessed BOLD samples represent.
+
+    fMRIPrep slice-time corrects to the middle of the acquisition by default and writes the
+    reference as ``StartTime`` (with ``SliceTimingCorrected: true``) in the JSON sidecar of each
+    BOLD output; without slice-timing correction the samples are taken at the volume's onset
+    (0). ``configured_s`` (config ``dataset.start_time_s``) overrides the sidecar.
+    """
+    if configured_s is not None:
+        return float(configured_s)
+    sidecar = sidecar_path(path)
+    if not sidecar.is_file():
+        raise InputError(
+            f"{sidecar}: not found; fMRIPrep writes the BOLD's timing (SliceTimingCorrected, "
+            f"StartTime) there. Set config dataset.start_time_s to give it instead"
+        )
+    meta = load_json(sidecar)
+    if not meta.get("SliceTimingCorrected", False):
+        return 0.0
+    if not isinstance(meta.get("StartTime"), int | float):
+        raise InputError(
+            f"{sidecar}: SliceTimingCorrected is true but StartTime is missing or not a number "
+            f"(found {meta.get('StartTime')!r})"
+        )
+    return float(meta["StartTime"])

@@ -252,11 +252,13 @@ def hrf_regressors(
     n_scans: int,
     tr_s: float,
     oversampling: int = HRF_OVERSAMPLING,
+    start_time_s: float = 0.0,
 ) -> np.ndarray:
     """Each feature's time course convolved with the Glover HRF and sampled at every TR.
 
     Equals, column by column, ``nilearn.glm.first_level.compute_regressor(frame_events(...),
-    "glover", frame_times=np.arange(n_scans) * tr_s, oversampling=oversampling)`` (section 2.5),
+    "glover", frame_times=start_time_s + np.arange(n_scans) * tr_s, oversampling=oversampling)``
+    (section 2.5),
     computed for all features at once: the regressor is linear in the frame values, so each
     stimulus contributes ``block @ frames`` where ``block`` (scans near the stimulus x its frames)
     holds the HRF integrated over each frame's grid cells and interpolated at the TRs.
@@ -270,9 +272,12 @@ def hrf_regressors(
     onsets_s : (n_stimuli,) array
         Each stimulus's onset in the scan, seconds from the first TR.
     n_scans, tr_s : int, float
-        Volumes in the run and repetition time (s); TR ``k`` is sampled at ``k * tr_s``.
+        Volumes in the run and repetition time (s).
     oversampling : int
         nilearn's temporal oversampling (grid step ``tr_s / oversampling``).
+    start_time_s : float
+        The time within each TR that its sample represents: TR ``k`` is sampled at
+        ``start_time_s + k * tr_s`` (fMRIPrep's slice-timing reference, ``StartTime``).
 
     Returns
     -------
@@ -286,7 +291,7 @@ def hrf_regressors(
             tr_s / oversampling,
             frame_rate_hz,
         )
-    frame_times = np.arange(n_scans) * tr_s
+    frame_times = start_time_s + np.arange(n_scans) * tr_s
     grid = _high_res_grid(frame_times, oversampling)
     kernel_cumsum = _cumulative_glover_kernel(frame_times, oversampling)
     lower, upper, upper_weight = _linear_interpolation(grid, frame_times)
@@ -417,11 +422,13 @@ def layer_regressors(
     n_scans: int,
     tr_s: float,
     oversampling: int = HRF_OVERSAMPLING,
+    start_time_s: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Per layer, the normalised, HRF-convolved features of one run: ``{layer: (n_scans, dim)}``.
 
     Features are scaled to [0, 1] over the whole pool in ``features`` (so every subject sees the
-    same scaling), then the stimuli named by ``stim_order`` are placed at ``onsets_s``.
+    same scaling), then the stimuli named by ``stim_order`` are placed at ``onsets_s``; the
+    scans are sampled at ``start_time_s + k * tr_s`` (:func:`hrf_regressors`).
     """
     index = {stim_id: i for i, stim_id in enumerate(features.stim_ids)}
     missing = [stim_id for stim_id in stim_order if stim_id not in index]
@@ -441,6 +448,7 @@ def layer_regressors(
             n_scans,
             tr_s,
             oversampling,
+            start_time_s,
         )
     return regressors
 

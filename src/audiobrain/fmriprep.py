@@ -17,9 +17,11 @@ from pathlib import Path
 from audiobrain.io import InputError
 
 # Pinned release: the naming below (hemi before space, `_timeseries` confounds, outputs written
-# directly under the output folder) is that of fMRIPrep >= 21.0.
+# directly under the output folder) is that of fMRIPrep >= 21.0. The schema's default image,
+# configs/mous.yaml and the README name the same version (tests/test_fmriprep.py checks).
 FMRIPREP_VERSION = "24.1.1"
 DEFAULT_IMAGE = f"nipreps/fmriprep:{FMRIPREP_VERSION}"
+DEFAULT_SIF = f"containers/fmriprep-{FMRIPREP_VERSION}.sif"
 PAPER_OUTPUT_SPACES = ("fsaverage5", "MNI152NLin2009cAsym:res-2")
 RUNNERS = ("docker", "apptainer")
 
@@ -29,6 +31,7 @@ CONTAINER_BIDS_DIR = "/data"
 CONTAINER_OUTPUT_DIR = "/out"
 CONTAINER_WORK_DIR = "/scratch"
 CONTAINER_LICENSE = "/opt/freesurfer/license.txt"
+CONTAINER_BIDS_FILTER = "/opt/bids_filter.json"
 
 HEMISPHERES = ("L", "R")
 SURFACE_SPACE_PREFIXES = ("fsaverage", "fsnative")
@@ -48,14 +51,19 @@ def fmriprep_command(
     nthreads: int = 8,
     mem_mb: int = 32000,
     image: str = DEFAULT_IMAGE,
+    task: str | None = None,
+    bids_filter_file: str | os.PathLike | None = None,
     extra_args: Sequence[str] = (),
 ) -> list[str]:
     """The argument list that runs fMRIPrep on one participant.
 
-    ``runner="docker"`` goes through the ``fmriprep-docker`` wrapper (it mounts the folders and
-    the license itself); ``runner="apptainer"`` runs a local ``.sif`` image with explicit bind
-    mounts (BIDS read-only, license read-only at ``/opt/freesurfer/license.txt``) and passes
-    container-side paths. The bound host folders must exist before an apptainer run.
+    ``runner="docker"`` goes through the ``fmriprep-docker`` wrapper (it mounts the folders, the
+    license and the filter file itself); ``runner="apptainer"`` runs a local ``.sif`` image
+    with explicit bind mounts (BIDS read-only, license and filter file read-only) and passes
+    container-side paths. The bound host folders must exist before an apptainer run. ``task``
+    restricts fMRIPrep to that task's runs (``--task-id``; MOUS also has resting-state runs),
+    ``bids_filter_file`` selects the inputs (``--bids-filter-file``; MOUS: the native T1w, not
+    the CTF-space one beside it).
     """
     if runner not in RUNNERS:
         raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
@@ -68,21 +76,31 @@ def fmriprep_command(
     if work.is_relative_to(bids):
         raise InputError(f"work_dir {work} is inside the BIDS folder {bids}; move it outside")
     label = participant_label.removeprefix("sub-")
+    selection = [*(("--task-id", task) if task else ())]
+    filter_path = None
+    if bids_filter_file is not None:
+        filter_path = _existing_file(bids_filter_file, "BIDS filter file (bids_filter_file)")
     if runner == "docker":
+        if filter_path is not None:
+            selection += ["--bids-filter-file", str(filter_path)]
         return [
             "fmriprep-docker",
             *(str(bids), str(output), "participant"),
             *_fmriprep_options(label, license_path, work, output_spaces, nthreads, mem_mb),
+            *selection,
             *("-i", image, "--no-tty"),
             *extra_args,
         ]
     sif = _apptainer_image(image)
-    binds = (
+    binds = [
         f"{bids}:{CONTAINER_BIDS_DIR}:ro",
         f"{output}:{CONTAINER_OUTPUT_DIR}",
         f"{work}:{CONTAINER_WORK_DIR}",
         f"{license_path}:{CONTAINER_LICENSE}:ro",
-    )
+    ]
+    if filter_path is not None:
+        binds.append(f"{filter_path}:{CONTAINER_BIDS_FILTER}:ro")
+        selection += ["--bids-filter-file", CONTAINER_BIDS_FILTER]
     return [
         *("apptainer", "run", "--cleanenv"),
         *(arg for bind in binds for arg in ("-B", bind)),
@@ -91,6 +109,7 @@ def fmriprep_command(
         *_fmriprep_options(
             label, CONTAINER_LICENSE, CONTAINER_WORK_DIR, output_spaces, nthreads, mem_mb
         ),
+        *selection,
         *extra_args,
     ]
 

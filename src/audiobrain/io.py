@@ -193,3 +193,9 @@ def write_gifti_timeseries(path: str | os.PathLike, data: np.ndarray, tr_s: floa
     ]
     with atomic_path(path) as tmp:
         nib.save(nib.gifti.GiftiImage(darrays=darrays), tmp)
+
+
+def paths_inside(paths: list[str], folder: str | os.PathLike) -> list[str]:
+    """The ``paths`` (files or patterns) that lie inside ``folder``, both resolved from here."""
+    root = Path(folder).resolve()
+    return [path for path in paths if Path(path).resolve().is_relative_to(root)]

@@ -70,7 +70,91 @@ def generate_demo(root: PathLike, *, subjects: Sequence[str], **settings) -> Non
     log.info("demo written under %s: %s scans per subject", root, summary["n_scans"])
 
 
-# --- preprocessing -------------------------------------------------------------------------------
+# --- events and preprocessing --------------------------------------------------------------------
+
+
+def derive_events(
+    raw_events: PathLike,
+    stimuli_dir: PathLike,
+    output: PathLike,
+    *,
+    events_format: str,
+    n_blocks: int,
+    sentences_per_block: int,
+) -> None:
+    """A run's raw events -> the stimulus table every later rule reads (never the raw file)."""
+    from audiobrain import audio
+
+    table = events.derive_stimulus_table(raw_events, events_format, n_blocks, sentences_per_block)
+    events.check_against_audio(
+        raw_events, table, audio.durations_s(stimuli_dir, table["stim_file"].unique())
+    )
+    counts = table.groupby("trial_type").size().to_dict()
+    log.info("%s: %s in %s", raw_events, counts, events_format)
+    write_tsv(table, output)
+
+
+def analysed_blocks(
+    events_path: PathLike,
+    scan_times_s: np.ndarray,
+    *,
+    tr_s: float,
+    trial_type: str,
+    n_blocks: int,
+    tail_s: float,
+    carryover_s: float,
+) -> np.ndarray:
+    """The analysed block of every scan (0: not analysed), with the block count checked."""
+    table = events.read_events(events_path, len(scan_times_s), tr_s)
+    blocks = events.analysed_scans(
+        table, scan_times_s, trial_type, tail_s, carryover_s, source=events_path
+    )
+    kept = events.scans_per_block(blocks)
+    if len(kept) != n_blocks:
+        raise InputError(
+            f"{events_path}: {len(kept)} {trial_type} blocks keep scans, config dataset.n_blocks "
+            f"says {n_blocks}"
+        )
+    log.info(
+        "%s: %d of %d scans in the %d %s blocks (from the first onset, or %g s after the last "
+        "other stimulus, to %g s after the last stimulus or the next other one); scans per "
+        "block %s",
+        events_path, sum(kept.values()), len(blocks), n_blocks, trial_type, carryover_s, tail_s,
+        kept,
+    )  # fmt: skip
+    return blocks
+
+
+def _save_cleaned(
+    output: PathLike,
+    cleaned: np.ndarray,
+    vertices: np.ndarray,
+    blocks: np.ndarray,
+    scan_times_s: np.ndarray,
+    meta: Mapping,
+    **arrays: np.ndarray,
+) -> None:
+    """The kept scans with where they sit in the run, and the scans each block kept."""
+    kept = np.flatnonzero(blocks)
+    save_arrays(
+        output,
+        {
+            "bold": cleaned.astype(np.float32),
+            "vertices": vertices,
+            "blocks": blocks[kept],
+            "scans": kept,
+            "scan_times": scan_times_s[kept],
+            "n_run_scans": np.asarray(len(blocks)),
+            "start_time_s": np.asarray(scan_times_s[0]),
+            **arrays,
+        },
+        meta={
+            **meta,
+            "start_time_s": float(scan_times_s[0]),
+            "n_run_scans": len(blocks),
+            "scans_per_block": events.scans_per_block(blocks),
+        },
+    )
 
 
 def clean_subject_bold(
@@ -85,8 +169,16 @@ def clean_subject_bold(
     n_compcor: int,
     n_cosine: int,
     decimation_method: str = "stride",
+    start_time_s: float | None = None,
+    block_tail_s: float = events.HRF_TAIL_S,
+    block_carryover_s: float = events.HRF_CARRYOVER_S,
 ) -> None:
-    """Surface BOLD of both hemispheres -> decimated, de-confounded, block-detrended z-scores."""
+    """Surface BOLD of both hemispheres -> decimated, cleaned z-scores of the analysed scans.
+
+    ``start_time_s`` (None: the BOLD's sidecar, :func:`audiobrain.confounds.bold_start_time`)
+    places the samples in time; ``block_tail_s`` and ``block_carryover_s`` bound the scans a
+    block keeps (:func:`audiobrain.events.analysed_scans`).
+    """
     from audiobrain import confounds, surface
 
     hemispheres = []
@@ -99,7 +191,11 @@ def clean_subject_bold(
             f"{bold_paths}: the hemispheres differ in length ({sorted(n_scans)} scans)"
         )
     bold = np.hstack(hemispheres)
-    blocks = scan_blocks(events_path, bold.shape[0], tr_s, trial_type, n_blocks)
+    scan_times = scan_times_s(bold_paths[0], bold.shape[0], tr_s, start_time_s)
+    blocks = analysed_blocks(
+        events_path, scan_times, tr_s=tr_s, trial_type=trial_type, n_blocks=n_blocks,
+        tail_s=block_tail_s, carryover_s=block_carryover_s,
+    )  # fmt: skip
     regressors = confounds.load_paper_confounds(
         list(bold_paths), n_compcor=n_compcor, n_cosine=n_cosine
     )
@@ -109,25 +205,18 @@ def clean_subject_bold(
     meta = {"tr_s": tr_s, "confounds": list(regressors.columns), "decimation": decimation}
     if decimation_method != "stride":
         meta["decimation_method"] = decimation_method
-    save_arrays(
-        output,
-        {"bold": cleaned.astype(np.float32), "vertices": vertices, "blocks": blocks},
-        meta=meta,
-    )
+    _save_cleaned(output, cleaned, vertices, blocks, scan_times, meta)
 
 
-def scan_blocks(
-    events_path: PathLike, n_scans: int, tr_s: float, trial_type: str, n_blocks: int
+def scan_times_s(
+    bold_path: PathLike, n_scans: int, tr_s: float, start_time_s: float | None
 ) -> np.ndarray:
-    """The 5-sentence block of every scan, ``(n_scans,)``, with the block count checked."""
-    sentence_events = events.read_sentence_events(events_path, n_scans, tr_s, trial_type)
-    found_blocks = sentence_events["block"].nunique()
-    if found_blocks != n_blocks:
-        raise InputError(
-            f"{events_path}: column 'block' has {found_blocks} blocks, config dataset.n_blocks "
-            f"says {n_blocks}"
-        )
-    return events.tr_blocks(sentence_events, n_scans, tr_s)
+    """The time (s from the first volume's onset) that each BOLD sample represents."""
+    from audiobrain import confounds
+
+    start = confounds.bold_start_time(bold_path, start_time_s)
+    log.info("%s: samples at %g s + k x %g s", bold_path, start, tr_s)
+    return start + np.arange(n_scans) * tr_s
 
 
 def clean_subject_volume(
@@ -147,17 +236,22 @@ def clean_subject_volume(
     decimation_method: str = "stride",
     line_mm: float | None = None,
     n_samples: int | None = None,
+    start_time_s: float | None = None,
+    block_tail_s: float = events.HRF_TAIL_S,
+    block_carryover_s: float = events.HRF_CARRYOVER_S,
 ) -> None:
     """Volumetric BOLD -> cleaned in the volume, projected, decimated, block-detrended z-scores.
 
-    Section 2.2 in order: the 18 confounds are regressed out of every brain-mask voxel of
-    fMRIPrep's ``desc-preproc_bold``; the result is projected onto fsaverage5 along a
-    ``line_mm`` line around the mid-thickness (:mod:`audiobrain.projection`; the subject's
-    FreeSurfer surfaces for ``T1w`` BOLD, the template's for MNI), decimated, then every block is
-    detrended and every vertex z-scored by :func:`audiobrain.confounds.clean_bold`, whose
-    confound regression repeats the volume's and so changes nothing (projection is linear), and
-    keeps one code path for both sources. Vertices with no sample in the brain mask (outside
-    the field of view) are constant zeros, so they score 0; ``sampled`` lists which are not.
+    Section 2.2 in order: every brain-mask voxel of fMRIPrep's ``desc-preproc_bold`` is cleaned
+    with the 18 confounds (nilearn's ``clean_img`` defaults); the result is projected onto
+    fsaverage5 along a ``line_mm`` line around the mid-thickness (:mod:`audiobrain.projection`;
+    the subject's FreeSurfer surfaces for ``T1w`` BOLD, the template's for MNI), decimated, then
+    the analysed scans are kept, every block detrended and every vertex z-scored by
+    :func:`audiobrain.confounds.clean_bold`, whose confound cleaning repeats the volume's and so
+    changes nothing but the scale (projection is linear), and keeps one code path for both
+    sources. ``start_time_s`` and the block bounds as in :func:`clean_subject_bold`. Vertices
+    with no sample in the brain mask (outside the field of view) are constant zeros, so they
+    score 0; ``sampled`` lists which are not.
     ``line_mm`` and ``n_samples`` default (None) to :data:`audiobrain.projection.LINE_MM` and
     :data:`audiobrain.projection.LINE_SAMPLES`.
     """
@@ -168,8 +262,11 @@ def clean_subject_volume(
     meshes = projection.meshes_for(volume_space, freesurfer_subject_dir)
     bold, mask = projection.load_bold_volume(bold_path, mask_path)
     confounds.check_repetition_time(bold_path, None, tr_s)
-    n_scans = bold.shape[3]
-    blocks = scan_blocks(events_path, n_scans, tr_s, trial_type, n_blocks)
+    scan_times = scan_times_s(bold_path, bold.shape[3], tr_s, start_time_s)
+    blocks = analysed_blocks(
+        events_path, scan_times, tr_s=tr_s, trial_type=trial_type, n_blocks=n_blocks,
+        tail_s=block_tail_s, carryover_s=block_carryover_s,
+    )  # fmt: skip
     regressors = confounds.load_paper_confounds(bold_path, n_compcor=n_compcor, n_cosine=n_cosine)
     cleaned_volume = projection.clean_volume(bold, mask, regressors.to_numpy())
     projected = projection.project_to_surface(cleaned_volume, meshes, mask, line_mm, n_samples)
@@ -182,15 +279,13 @@ def clean_subject_volume(
         int(np.asarray(mask.dataobj).astype(bool).sum()), int(sampled.sum()), sampled.size,
         meshes["L"].source, vertices.size, list(regressors.columns),
     )  # fmt: skip
-    save_arrays(
+    _save_cleaned(
         output,
+        cleaned,
+        vertices,
+        blocks,
+        scan_times,
         {
-            "bold": cleaned.astype(np.float32),
-            "vertices": vertices,
-            "blocks": blocks,
-            "sampled": sampled[vertices],
-        },
-        meta={
             "tr_s": tr_s,
             "confounds": list(regressors.columns),
             "decimation": decimation,
@@ -201,6 +296,7 @@ def clean_subject_volume(
             "projection": {"kind": "line", "line_mm": line_mm, "n_samples": n_samples},
             "n_unsampled_vertices": int((~sampled[vertices]).sum()),
         },
+        sampled=sampled[vertices],
     )
 
 
@@ -212,8 +308,7 @@ def stimulus_pool(events_paths: Sequence[PathLike], trial_type: str) -> list[str
     files: set[str] = set()
     for path in events_paths:
         table = read_tsv(path, required=events.EVENT_COLUMNS)
-        if "trial_type" in table.columns:
-            table = table[table["trial_type"] == trial_type]
+        table = table[table["trial_type"] == trial_type]
         files.update(str(f) for f in table["stim_file"])
     pool = sorted(files)
     stems = [Path(f).stem for f in pool]
@@ -340,22 +435,28 @@ def subject_design(
     tr_s: float,
     trial_type: str,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """HRF-convolved feature sets at the subject's onsets, the cleaned BOLD and its TR blocks."""
+    """HRF-convolved feature sets at the cleaned scans, the cleaned BOLD and its blocks.
+
+    The regressors are computed over the whole run, at the times its samples represent (the
+    slice-timing reference stored with the cleaned BOLD), then taken at the kept scans.
+    """
     from audiobrain import features
 
     cleaned = load_npz(bold_path)
-    n_scans = cleaned["bold"].shape[0]
+    n_scans, start_s = int(cleaned["n_run_scans"]), float(cleaned["start_time_s"])
     sentence_events = events.read_sentence_events(events_path, n_scans, tr_s, trial_type)
     onsets = sentence_events["onset"].to_numpy()
     regressors = {}
     for path in feature_paths:
         try:
             regressors |= features.layer_regressors(
-                features.load_features(path), sentence_events["stim_id"], onsets, n_scans, tr_s
-            )
+                features.load_features(path), sentence_events["stim_id"], onsets, n_scans, tr_s,
+                start_time_s=start_s,
+            )  # fmt: skip
         except InputError as error:
             raise InputError(f"{path} with {events_path}: {error}") from error
-    return features.feature_sets(regressors), cleaned["bold"], cleaned["blocks"]
+    kept = {name: design[cleaned["scans"]] for name, design in regressors.items()}
+    return features.feature_sets(kept), cleaned["bold"], cleaned["blocks"]
 
 
 def subject_brain_scores(

@@ -349,10 +349,9 @@ def check_same_grid(images: Mapping[str, nib.Nifti1Image]) -> None:
 def clean_volume(
     bold: nib.Nifti1Image, mask: nib.Nifti1Image, regressors: np.ndarray | pd.DataFrame
 ) -> nib.Nifti1Image:
-    """The confounds regressed out of every voxel of the mask (section 2.2), zero outside it.
-
-    Each voxel keeps its mean (as :func:`audiobrain.confounds.regress_out_confounds`); float32.
-    """
+    """Every voxel of the mask cleaned as section 2.2 says (nilearn's ``clean_img`` with the
+    confounds and its defaults: :func:`audiobrain.confounds.regress_out_confounds`), zero
+    outside it; float32."""
     series = masking.apply_mask(bold, mask)
     regressors = np.asarray(regressors, dtype=np.float64)
     if regressors.shape[0] != series.shape[0]:

@@ -657,7 +657,7 @@ def brain_score(
     ----------
     X : (n_trs, n_features) HRF-convolved activations.
     Y : (n_trs, n_targets) BOLD responses (voxels or vertices).
-    groups : (n_trs,) the sentence block of each TR (:func:`audiobrain.events.tr_blocks`).
+    groups : (n_trs,) the sentence block of each TR (:func:`audiobrain.events.analysed_scans`).
     alphas : candidate penalties; n_splits : number of folds (the paper: 20 penalties, 12 folds).
     backend, dtype, targets_batch_size : as in :class:`RidgeCV`.
     """

@@ -2,10 +2,15 @@
 
 :func:`simulate_demo` writes, offline and deterministically from one seed:
 
-* a BIDS folder: Dutch sentences spoken by eSpeak NG (``stimuli/``), and per subject the
-  sentence events (60 sentences in 12 blocks of 5, as in MOUS, Millet & King 2021 section 2.1);
+* a BIDS folder laid out as MOUS's: Dutch sentences spoken by eSpeak NG and their word lists
+  (the same words, scrambled, with silences between them) under MOUS's file names
+  (``stimuli/audio_files/EQ_Ramp_Int2_Int1LPF<NNN>.wav``, ``stimuli/stimuli.txt``), a
+  ``participants.tsv``, and per subject MOUS's own events file (FieldTrip's conversion of the
+  Presentation log: pulses, pictures, sounds; 60 sentences in 12 blocks of 5 alternating with 12
+  word-list blocks, Millet & King 2021 section 2.1) and a BOLD sidecar with the slice timing;
 * an fMRIPrep derivatives folder with fMRIPrep's names and formats: fsaverage5 surface BOLD
-  (one GIfTI per hemisphere) and the confounds TSV with its JSON sidecar;
+  (one GIfTI per hemisphere, slice-time corrected to the middle of the TR, with fMRIPrep's
+  timing sidecar) and the confounds TSV with its JSON sidecar;
 * ``truth/``: what was planted where, the per-subject regressors and the vertex loadings, so
   tests can check that an analysis recovers it.
 
@@ -13,7 +18,9 @@ What is planted. A1 vertices follow HRF-convolved low-level acoustics (log-mel e
 a few frequency bands); TPJ vertices follow the outputs of a fixed, seeded random temporal
 convolution network over the log-mel spectrogram (nonlinear, 1.6 s receptive field), standing
 in for "deeper" speech features; Belt vertices a mixture of both; every other vertex no stimulus
-signal at all. Every vertex also carries temporally autocorrelated noise, slow drift (linear and
+signal at all. The brain hears the word lists too: they drive the same vertices through the
+same features, a response that the analysed (sentence) features do not contain. Every vertex
+also carries temporally autocorrelated noise, slow drift (linear and
 DCT cosines) and artefacts that are linear mixtures of the motion parameters and the first
 aCompCor components written to the confounds file, so cleaning with the 18 regressors of
 section 2.2 plus per-block detrending removes them, and skipping it hurts.
@@ -34,19 +41,23 @@ from nilearn.glm.first_level import compute_regressor
 from scipy.signal import lfilter
 
 import audiobrain
-from audiobrain import audio, surface
-from audiobrain.io import save_arrays, save_json, write_gifti_timeseries, write_tsv, write_wav
+from audiobrain import audio, demo_design, surface
+from audiobrain.io import (
+    save_arrays,
+    save_json,
+    sidecar_path,
+    write_gifti_timeseries,
+    write_tsv,
+    write_wav,
+)
 from audiobrain.sentences import dutch_sentences
-from audiobrain.speech import DEFAULT_RATE_WPM, synthesize
+from audiobrain.speech import DEFAULT_RATE_WPM, ESPEAK_SAMPLE_RATE_HZ, synthesize
 
 logger = logging.getLogger(__name__)
 
-# Experimental design (MOUS-like, section 2.1: 60 sentences in series of 5).
-LEAD_IN_S = 16.0  # silence before the first sentence
-TAIL_S = 16.0  # after the last sentence, so the haemodynamic response is complete
-SENTENCE_GAP_S = (1.5, 2.5)  # jittered silence between sentences of a block
-BLOCK_REST_S = (8.0, 10.0)  # rest between blocks
+# Stimuli (the design itself is audiobrain.demo_design's).
 DEMO_VOICE = "nl"
+WORD_GAP_S = 0.1  # silence between the words of a word list
 
 # fMRIPrep conventions.
 FMRIPREP_HIGH_PASS_S = 128.0  # fMRIPrep's DCT high-pass cutoff (cosine regressors)
@@ -139,6 +150,10 @@ class DemoLayout:
     def events(self, subject: str) -> Path:
         return self.bids / f"sub-{subject}" / "func" / f"sub-{subject}_task-{self.task}_events.tsv"
 
+    def trials(self, subject: str) -> Path:
+        """The design as a stimulus table (truth: what reading the events must give back)."""
+        return self.truth / f"sub-{subject}" / f"sub-{subject}_task-{self.task}_trials.tsv"
+
     def bold_sidecar(self, subject: str) -> Path:
         return self.bids / f"sub-{subject}" / "func" / f"sub-{subject}_task-{self.task}_bold.json"
 
@@ -162,21 +177,53 @@ def subject_labels(n_subjects: int) -> list[str]:
 # Stimuli and their features
 
 
-def write_stimuli(folder: Path, sentences: Sequence[str]) -> pd.DataFrame:
-    """Speak each sentence at eSpeak's native rate into ``folder/{stim_id}.wav``.
+@dataclass(frozen=True)
+class StimulusPool:
+    """The demo's stimuli: MOUS stimulus number -> audio file, duration (s) and text."""
 
-    Returns the table written to ``folder/sentences.tsv``: stim_id, text, duration (s).
+    files: dict[int, Path]
+    durations_s: dict[int, float]
+    texts: dict[int, str]
+
+    def stim_id(self, stim: int) -> str:
+        return self.files[stim].stem
+
+
+def write_stimulus_pool(folder: Path, sentences: Sequence[str], seed: int) -> StimulusPool:
+    """Each sentence spoken at eSpeak's native rate, and its word list, under MOUS's names.
+
+    Sentence ``i`` (1-based) is ``audio_files/EQ_Ramp_Int2_Int1LPF<iii>.wav``; its word list,
+    the same words in a seeded random order spoken one by one with ``WORD_GAP_S`` between them,
+    is number ``500 + i``. ``stimuli.txt`` lists every number with its text, as MOUS's does.
     """
-    width = max(3, len(str(len(sentences))))
-    rows = []
-    for index, text in enumerate(sentences, start=1):
-        stim_id = f"s{index:0{width}d}"
+    files, durations, texts, words_cache = {}, {}, {}, {}
+    rng = np.random.default_rng([seed, 11])
+    for item, text in enumerate(sentences, start=1):
         waveform, sr_hz = synthesize(text, voice=DEMO_VOICE, rate_wpm=DEFAULT_RATE_WPM)
-        write_wav(folder / f"{stim_id}.wav", waveform, sr_hz)
-        rows.append({"stim_id": stim_id, "text": text, "duration": waveform.size / sr_hz})
-    table = pd.DataFrame(rows, columns=["stim_id", "text", "duration"])
-    write_tsv(table, folder / "sentences.tsv")
-    return table
+        words = [text.split()[k].strip(".,") for k in rng.permutation(len(text.split()))]
+        word_list = _spoken_words(words, words_cache)
+        for stim, audio_samples, spoken in (
+            (item, waveform, text),
+            (demo_design.word_list_number(item), word_list, " ".join(words)),
+        ):
+            files[stim] = folder / demo_design.stimulus_file(stim)
+            write_wav(files[stim], audio_samples, sr_hz)
+            durations[stim], texts[stim] = audio_samples.size / sr_hz, spoken
+    lines = [f"{stim} {texts[stim]}" for stim in sorted(texts)]
+    with open(folder / "stimuli.txt", "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return StimulusPool(files, durations, texts)
+
+
+def _spoken_words(words: Sequence[str], cache: dict[str, np.ndarray]) -> np.ndarray:
+    """The words spoken one at a time, joined by silences (a MOUS word list)."""
+    gap = np.zeros(round(WORD_GAP_S * ESPEAK_SAMPLE_RATE_HZ), dtype=np.float32)
+    pieces = []
+    for word in words:
+        if word not in cache:
+            cache[word] = synthesize(word, voice=DEMO_VOICE, rate_wpm=DEFAULT_RATE_WPM)[0]
+        pieces += [cache[word], gap]
+    return np.concatenate(pieces[:-1])
 
 
 @dataclass(frozen=True)
@@ -238,11 +285,15 @@ class StimulusFeatures:
     deep_channels: np.ndarray  # which encoder outputs were kept (largest variance over the pool)
 
 
-def stimulus_features(wav_paths: Mapping[str, os.PathLike], seed: int) -> StimulusFeatures:
+def stimulus_features(
+    wav_paths: Mapping[str, os.PathLike], seed: int, analysed: Sequence[str] | None = None
+) -> StimulusFeatures:
     """Acoustic band energies and reference-encoder features of each stimulus.
 
     The audio goes through the pipeline's own loader (16 kHz) and mel front end, so the planted
-    features are those an analysis of the written files would compute.
+    features are those an analysis of the written files would compute. ``analysed`` (default:
+    all) are the stimuli the analysis models, the sentences: on them the deep features carry
+    nothing that a linear map of the mel explains.
     """
     mel_db = {
         stim_id: 10.0 * np.log10(np.e) * audio.mel_filterbank(audio.load_audio(path), n_mels=N_MELS)
@@ -251,12 +302,12 @@ def stimulus_features(wav_paths: Mapping[str, os.PathLike], seed: int) -> Stimul
     floor_db = max(float(m.max()) for m in mel_db.values()) - DYNAMIC_RANGE_DB
     floored = {stim_id: np.maximum(m.astype(np.float64), floor_db) for stim_id, m in mel_db.items()}
     acoustic = _scaled_to_unit({s: _pool_bands(m) - floor_db for s, m in floored.items()})
-    deep, channels = _reference_encoder_features(floored, floor_db, seed)
+    deep, channels = _reference_encoder_features(floored, floor_db, seed, analysed)
     return StimulusFeatures(acoustic, deep, channels)
 
 
 def _reference_encoder_features(
-    mel_db: Mapping[str, np.ndarray], floor_db: float, seed: int
+    mel_db: Mapping[str, np.ndarray], floor_db: float, seed: int, analysed: Sequence[str] | None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """The ``N_DEEP_FEATURES`` highest-variance encoder outputs, and which channels they are."""
     all_frames = np.concatenate(list(mel_db.values()))
@@ -269,24 +320,30 @@ def _reference_encoder_features(
     variance = np.concatenate(list(outputs.values())).var(axis=0)
     channels = np.sort(np.argsort(-variance, kind="stable")[:N_DEEP_FEATURES])
     kept = {stim_id: out[:, channels] for stim_id, out in outputs.items()}
-    return _beyond_spectrogram(kept, mel_db), channels
+    return _beyond_spectrogram(kept, mel_db, analysed or list(kept)), channels
 
 
 def _beyond_spectrogram(
-    deep: Mapping[str, np.ndarray], mel_db: Mapping[str, np.ndarray]
+    deep: Mapping[str, np.ndarray], mel_db: Mapping[str, np.ndarray], fitted_on: Sequence[str]
 ) -> dict[str, np.ndarray]:
     """The part of each deep feature that no linear map of the same frame's log-mel explains.
 
     Raw encoder outputs are ~98 % predictable from the mel filterbank once convolved with the HRF
     (measured on the demo), so a planted "deep" region would look like an acoustic one. Removing
-    the frame-wise linear mel component (least squares over the pool) leaves a signal that only
-    nonlinear, temporally integrating features, such as a network's deeper layers, can predict.
-    Scaled by the largest magnitude over the pool, so values lie in [-1, 1].
+    the frame-wise linear mel component (least squares over the stimuli ``fitted_on``, the
+    analysed ones) leaves a signal that only nonlinear, temporally integrating features, such as
+    a network's deeper layers, can predict. Scaled by the largest magnitude over the pool, so
+    values lie in [-1, 1].
     """
     stim_ids = list(deep)
-    design = np.concatenate([np.c_[mel_db[s], np.ones(len(mel_db[s]))] for s in stim_ids])
-    targets = np.concatenate([deep[s] for s in stim_ids])
-    residual = targets - design @ np.linalg.lstsq(design, targets, rcond=None)[0]
+
+    def design_of(ids):
+        return np.concatenate([np.c_[mel_db[s], np.ones(len(mel_db[s]))] for s in ids])
+
+    fit = np.linalg.lstsq(
+        design_of(fitted_on), np.concatenate([deep[s] for s in fitted_on]), rcond=None
+    )[0]
+    residual = np.concatenate([deep[s] for s in stim_ids]) - design_of(stim_ids) @ fit
     residual /= np.where(np.abs(residual).max(axis=0) > 0, np.abs(residual).max(axis=0), 1.0)
     bounds = np.cumsum([0, *(len(deep[s]) for s in stim_ids)])
     return {s: residual[a:b] for s, a, b in zip(stim_ids, bounds[:-1], bounds[1:], strict=True)}
@@ -308,47 +365,18 @@ def _scaled_to_unit(features: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]
 # Design and haemodynamics
 
 
-def design_events(
-    stim_ids: Sequence[str],
-    durations_s: Mapping[str, float],
-    sentences_per_block: int,
-    tr_s: float,
-    rng: np.random.Generator,
-) -> tuple[pd.DataFrame, int]:
-    """Sentence events in consecutive blocks, and the number of scans that covers them.
-
-    A 16 s lead-in, jittered gaps between the sentences of a block, a rest between blocks and a
-    tail of at least 16 s after the last sentence for the haemodynamic response.
-    """
-    rows, time_s = [], LEAD_IN_S
-    for position, stim_id in enumerate(stim_ids):
-        block = position // sentences_per_block + 1
-        if position > 0:
-            new_block = position % sentences_per_block == 0
-            time_s += rng.uniform(*(BLOCK_REST_S if new_block else SENTENCE_GAP_S))
-        onset = round(time_s, 3)
-        duration = round(durations_s[stim_id], 3)
-        rows.append(
-            {
-                "onset": onset,
-                "duration": duration,
-                "trial_type": "sentence",
-                "stim_file": f"{stim_id}.wav",  # BIDS: relative to the stimuli folder
-                "block": block,
-            }
-        )
-        time_s = onset + duration
-    n_scans = math.ceil((time_s + TAIL_S) / tr_s)
-    return pd.DataFrame(rows), n_scans
-
-
 def hrf_regressors(
-    events: pd.DataFrame, frame_features: Mapping[str, np.ndarray], n_scans: int, tr_s: float
+    events: pd.DataFrame,
+    frame_features: Mapping[str, np.ndarray],
+    n_scans: int,
+    tr_s: float,
+    start_time_s: float = 0.0,
 ) -> np.ndarray:
-    """Frame-level features convolved with nilearn's Glover HRF, sampled at each scan onset.
+    """Frame-level features convolved with nilearn's Glover HRF, sampled at the scans' times.
 
     Every 10 ms feature frame is one event (onset, 10 ms, value) of nilearn's
-    ``compute_regressor``; the scans are at ``arange(n_scans) * tr_s``.
+    ``compute_regressor``; scan ``k`` is sampled at ``start_time_s + k * tr_s``, the time that
+    the slice-time corrected BOLD represents.
 
     Returns
     -------
@@ -361,7 +389,7 @@ def hrf_regressors(
         values.append(features)
     onsets_s, frame_values = np.concatenate(onsets), np.concatenate(values)
     durations = np.full(onsets_s.shape, FRAME_PERIOD_S)
-    frame_times = np.arange(n_scans) * tr_s
+    frame_times = start_time_s + np.arange(n_scans) * tr_s
     oversampling = max(1, round(tr_s / FRAME_PERIOD_S))
     columns = [
         compute_regressor(
@@ -620,32 +648,45 @@ def truth_from_labels(
 
 
 def planted_signal(
-    truth: VertexTruth, acoustic: np.ndarray, deep: np.ndarray, vertices: np.ndarray
+    truth: VertexTruth,
+    acoustic: np.ndarray,
+    deep: np.ndarray,
+    vertices: np.ndarray,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The stimulus-driven part of the BOLD (units) at ``vertices``: ``(n_scans, n_vertices)``.
 
     ``signal = amplitude * z(sqrt(s) * z(Za @ wa) + sqrt(1 - s) * z(Zd @ wd))``, where ``z``
     z-scores over scans, ``Za``/``Zd`` are the column-z-scored acoustic/deep HRF regressors
     (``hrf_regressors``), ``wa``/``wd`` the vertex's loadings and ``s`` its acoustic share.
+    With ``reference`` (the acoustic and deep regressors of the sentences alone) every ``z``
+    uses the reference's means and deviations: the signal is then the sentences' signal plus an
+    exactly additive response to the rest of the audio (the word lists).
     """
+    reference_acoustic, reference_deep = (acoustic, deep) if reference is None else reference
     vertices = np.asarray(vertices)
     share = truth.acoustic_share[vertices]
     mixture = np.zeros((acoustic.shape[0], vertices.size))
-    for part, regressors, weights in (
-        (share, acoustic, truth.acoustic_weights),
-        (1.0 - share, deep, truth.deep_weights),
+    reference_mixture = np.zeros_like(mixture)
+    for part, regressors, reference_regressors, weights in (
+        (share, acoustic, reference_acoustic, truth.acoustic_weights),
+        (1.0 - share, deep, reference_deep, truth.deep_weights),
     ):
         used = part > 0
         if used.any():
-            mixture[:, used] += np.sqrt(part[used]) * _zscore(
-                _zscore(regressors) @ weights[vertices[used]].T
-            )
-    return truth.amplitude[vertices] * _zscore(mixture)
+            loadings = weights[vertices[used]].T
+            drive = _zscore(regressors, reference_regressors) @ loadings
+            reference_drive = _zscore(reference_regressors) @ loadings
+            mixture[:, used] += np.sqrt(part[used]) * _zscore(drive, reference_drive)
+            reference_mixture[:, used] += np.sqrt(part[used]) * _zscore(reference_drive)
+    return truth.amplitude[vertices] * _zscore(mixture, reference_mixture)
 
 
-def _zscore(values: np.ndarray) -> np.ndarray:
-    std = values.std(axis=0)
-    return (values - values.mean(axis=0)) / np.where(std > 0, std, 1.0)
+def _zscore(values: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:
+    """z-scores over rows, with the means and deviations of ``reference`` (default: values)."""
+    reference = values if reference is None else reference
+    std = reference.std(axis=0)
+    return (values - reference.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
 def simulate_bold(
@@ -655,15 +696,17 @@ def simulate_bold(
     sources: ConfoundSources,
     noise_level: float,
     rng: np.random.Generator,
+    reference: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Surface BOLD of one run, ``(n_scans, n_vertices)`` in scanner units.
 
-    ``baseline * (1 + PERCENT_PER_UNIT / 100 * (signal + artefacts + drift + noise))``.
+    ``baseline * (1 + PERCENT_PER_UNIT / 100 * (signal + artefacts + drift + noise))``; the
+    signal as :func:`planted_signal` (``reference``: the sentences' regressors).
     """
     n_scans, n_vertices = acoustic.shape[0], truth.amplitude.size
     units = _artefacts(sources, n_vertices, rng)
     signal_vertices = truth.signal_vertices
-    units[:, signal_vertices] += planted_signal(truth, acoustic, deep, signal_vertices)
+    units[:, signal_vertices] += planted_signal(truth, acoustic, deep, signal_vertices, reference)
     white = rng.normal(size=(n_scans, n_vertices))
     innovation = math.sqrt(1.0 - NOISE_AR1**2)
     noise = lfilter(
@@ -710,15 +753,19 @@ def simulate_demo(
     task: str = "auditory",
     n_compcor: int = 10,
     volume: bool = False,
+    word_list_response: bool = True,
 ) -> dict:
     """Write the demo's BIDS folder, fMRIPrep derivatives and planted truth under ``root``.
 
-    Every subject hears ``n_blocks * sentences_per_block`` sentences drawn from a pool of
-    ``pool_size`` (MOUS: 60 of 360, section 2.1). Same arguments, same bytes.
+    Every subject hears ``n_blocks * sentences_per_block`` sentences and as many word lists,
+    drawn from a pool of ``pool_size`` items (MOUS: 60 of 360 each, section 2.1). Same
+    arguments, same bytes.
 
     ``volume=True`` writes the volumetric variant instead of the surface BOLD: an MNI-space
     ``desc-preproc_bold`` NIfTI per subject with its brain mask, the signal planted in known
     voxels (:mod:`audiobrain.simulate_volume`); everything else is the same.
+    ``word_list_response=False`` leaves the word lists out of the BOLD (the sentences' signal,
+    noise and artefacts stay the same bytes): the control for the word-list bias.
 
     Returns
     -------
@@ -728,26 +775,28 @@ def simulate_demo(
     _check_parameters(n_subjects, pool_size, n_sentences, tr_s, noise_level, n_compcor, task)
     layout = DemoLayout(Path(root), task)
     subjects = subject_labels(n_subjects)
-    logger.info("speaking %d Dutch sentences with eSpeak NG", pool_size)
-    stimuli = write_stimuli(layout.stimuli, dutch_sentences(pool_size, seed))
-    wavs = {stim_id: layout.stimuli / f"{stim_id}.wav" for stim_id in stimuli["stim_id"]}
-    features = stimulus_features(wavs, seed)
+    logger.info("speaking %d Dutch sentences and their word lists with eSpeak NG", pool_size)
+    pool = write_stimulus_pool(layout.stimuli, dutch_sentences(pool_size, seed), seed)
+    sentences = [pool.stim_id(s) for s in pool.files if s < demo_design.WORD_LIST_OFFSET]
+    wavs = {pool.stim_id(s): path for s, path in pool.files.items()}
+    features = stimulus_features(wavs, seed, analysed=sentences)
     variant = _volume_variant(seed) if volume else None
     truth = plant_truth(seed) if variant is None else variant.truth
-    _write_dataset_descriptions(layout, subjects)
-    durations = dict(zip(stimuli["stim_id"], stimuli["duration"], strict=True))
+    _write_dataset_descriptions(layout, subjects, seed)
     n_scans, n_cosines = {}, {}
+    design = _SubjectDesign(n_sentences, sentences_per_block, pool_size, tr_s, word_list_response)
     for index, subject in enumerate(subjects, start=1):
         logger.info("simulating sub-%s", subject)
         n_scans[subject] = _simulate_subject(
-            layout, subject, index, durations, features, truth,
-            n_sentences, sentences_per_block, tr_s, noise_level, seed, n_compcor, variant,
+            layout, subject, index, pool, features, truth, design, noise_level, seed,
+            n_compcor, variant,
         )  # fmt: skip
         n_cosines[subject] = n_fmriprep_cosines(n_scans[subject], tr_s)
     parameters = dict(
         n_subjects=n_subjects, pool_size=pool_size, n_blocks=n_blocks,
         sentences_per_block=sentences_per_block, tr_s=tr_s, noise_level=noise_level, seed=seed,
-        task=task, n_compcor=n_compcor,
+        task=task, n_compcor=n_compcor, word_list_response=word_list_response,
+        start_time_s=design.start_time_s,
     )  # fmt: skip
     if variant is None:
         _write_truth(layout, truth, features, parameters, n_scans)
@@ -759,10 +808,30 @@ def simulate_demo(
         "fmriprep": layout.fmriprep,
         "truth": layout.truth,
         "subjects": subjects,
-        "n_stimuli": len(stimuli),
+        "n_stimuli": len(pool.files),
         "n_scans": n_scans,
         "n_cosines": n_cosines,
+        "start_time_s": design.start_time_s,
     }
+
+
+@dataclass(frozen=True)
+class _SubjectDesign:
+    """What every subject's run shares: counts, TR, slice timing, word-list response."""
+
+    n_sentences: int
+    per_block: int
+    pool_size: int
+    tr_s: float
+    word_list_response: bool
+
+    @property
+    def slice_timing(self) -> list[float]:
+        return demo_design.slice_timing(self.tr_s)
+
+    @property
+    def start_time_s(self) -> float:
+        return demo_design.slice_time_reference(self.slice_timing)
 
 
 def _volume_variant(seed: int):
@@ -796,12 +865,10 @@ def _simulate_subject(
     layout: DemoLayout,
     subject: str,
     index: int,
-    durations: Mapping[str, float],
+    pool: StimulusPool,
     features: StimulusFeatures,
     truth: VertexTruth,
-    n_sentences: int,
-    sentences_per_block: int,
-    tr_s: float,
+    design: _SubjectDesign,
     noise_level: float,
     seed: int,
     n_compcor: int,
@@ -809,26 +876,67 @@ def _simulate_subject(
 ) -> int:
     """Write one subject's events, BOLD, confounds and truth regressors; ``n_scans``.
 
-    The BOLD is surface GIfTI, or the volumetric NIfTI of ``variant`` (a ``DemoVolume``).
+    The BOLD is surface GIfTI, or the volumetric NIfTI of ``variant`` (a ``DemoVolume``), at
+    the times fMRIPrep's slice-timing correction gives it (``design.start_time_s`` into each TR).
     """
     design_rng = _rng(seed, "design", index)
-    stim_ids = list(design_rng.choice(sorted(durations), size=n_sentences, replace=False))
-    events, n_scans = design_events(stim_ids, durations, sentences_per_block, tr_s, design_rng)
-    acoustic = hrf_regressors(events, features.acoustic, n_scans, tr_s)
-    deep = hrf_regressors(events, features.deep, n_scans, tr_s)
-    sources = simulate_confound_sources(n_scans, tr_s, n_compcor, _rng(seed, "confounds", index))
-    bold = simulate_bold(truth, acoustic, deep, sources, noise_level, _rng(seed, "bold", index))
+    sentences, word_lists = demo_design.subject_items(
+        design.pool_size, design.n_sentences, design_rng
+    )
+    trials, n_scans = demo_design.block_design(
+        sentences, [demo_design.word_list_number(i) for i in word_lists], pool.durations_s,
+        design.per_block, design.tr_s, design_rng,
+    )  # fmt: skip
+    table = demo_design.trial_table(trials)
+    heard = table.assign(stim_file=[pool.stim_id(t.stim) for t in trials])
+    regressors = {
+        name: {
+            kind: hrf_regressors(
+                heard[heard["trial_type"] == "sentence"] if name == "sentences" else heard,
+                getattr(features, kind),
+                n_scans,
+                design.tr_s,
+                design.start_time_s,
+            )  # fmt: skip
+            for kind in ("acoustic", "deep")
+        }
+        for name in ("sentences", "all")
+    }
+    planted = regressors["all" if design.word_list_response else "sentences"]
+    reference = (regressors["sentences"]["acoustic"], regressors["sentences"]["deep"])
+    sources = simulate_confound_sources(
+        n_scans, design.tr_s, n_compcor, _rng(seed, "confounds", index)
+    )
+    bold = simulate_bold(
+        truth, planted["acoustic"], planted["deep"], sources, noise_level,
+        _rng(seed, "bold", index), reference,
+    )  # fmt: skip
 
+    events = demo_design.presentation_events(trials, n_scans, design.tr_s, design_rng)
     write_tsv(events, layout.events(subject))
-    save_json(layout.bold_sidecar(subject), {"RepetitionTime": tr_s, "TaskName": layout.task})
+    write_tsv(table, layout.trials(subject))
+    save_json(
+        layout.bold_sidecar(subject),
+        {
+            "RepetitionTime": design.tr_s,
+            "SliceTiming": design.slice_timing,
+            "TaskName": layout.task,
+        },
+    )
+    timing = {
+        "RepetitionTime": design.tr_s,
+        "SliceTimingCorrected": True,
+        "StartTime": design.start_time_s,
+        "TaskName": layout.task,
+    }
     if variant is None:
         n_per_hemi = surface.FSAVERAGE5_VERTICES_PER_HEMI
         for offset, hemi in zip((0, n_per_hemi), surface.HEMISPHERES, strict=True):
-            write_gifti_timeseries(
-                layout.surface_bold(subject, hemi), bold[:, offset : offset + n_per_hemi], tr_s
-            )
+            path = layout.surface_bold(subject, hemi)
+            write_gifti_timeseries(path, bold[:, offset : offset + n_per_hemi], design.tr_s)
+            save_json(sidecar_path(path), timing)
     else:
-        variant.write_bold(layout, subject, bold, tr_s)
+        save_json(sidecar_path(variant.write_bold(layout, subject, bold, design.tr_s)), timing)
     write_tsv(confounds_table(sources, bold), layout.confounds(subject, "tsv"))
     save_json(
         layout.confounds(subject, "json"),
@@ -836,18 +944,26 @@ def _simulate_subject(
     )
     save_arrays(
         layout.regressors(subject),
-        {"acoustic": acoustic, "deep": deep},
+        {
+            "acoustic": planted["acoustic"],
+            "deep": planted["deep"],
+            "acoustic_sentences": regressors["sentences"]["acoustic"],
+            "deep_sentences": regressors["sentences"]["deep"],
+        },
         {
             "description": "HRF-convolved planted features at each scan (nilearn glover, "
-            "frame-level events); inputs of simulate.planted_signal",
-            "tr_s": tr_s,
+            "frame-level events, sampled at start_time_s + k tr_s): acoustic/deep of all the "
+            "audio the BOLD responds to, *_sentences of the sentences alone; inputs of "
+            "simulate.planted_signal (reference: the *_sentences)",
+            "tr_s": design.tr_s,
+            "start_time_s": design.start_time_s,
             "n_scans": n_scans,
         },
     )
     return n_scans
 
 
-def _write_dataset_descriptions(layout: DemoLayout, subjects: Sequence[str]) -> None:
+def _write_dataset_descriptions(layout: DemoLayout, subjects: Sequence[str], seed: int) -> None:
     generated_by = {
         "Name": "audiobrain.simulate",
         "Version": audiobrain.__version__,
@@ -862,8 +978,15 @@ def _write_dataset_descriptions(layout: DemoLayout, subjects: Sequence[str]) -> 
             "GeneratedBy": [generated_by],
         },
     )
+    rng = np.random.default_rng([seed, 12])
     write_tsv(
-        pd.DataFrame({"participant_id": [f"sub-{s}" for s in subjects]}),
+        pd.DataFrame(
+            {
+                "participant_id": [f"sub-{s}" for s in subjects],
+                "age": rng.integers(18, 34, len(subjects)),
+                "sex": rng.choice(["F", "M"], len(subjects)),
+            }
+        ),
         layout.bids / "participants.tsv",
     )
     save_json(
@@ -953,7 +1076,12 @@ def _truth_description(truth, features, parameters, n_scans) -> dict:
             "(supramarginal, bankssts) vertices follow HRF-convolved outputs of a random "
             "temporal convolution network (nonlinear in the spectrogram); Belt "
             "(superiortemporal) vertices an equal-variance mixture of both; all other vertices "
-            "carry no stimulus signal. Every vertex also has AR(1) noise, a linear trend, DCT "
+            "carry no stimulus signal. The word lists drive the same vertices through the same "
+            "features (unless word_list_response is false), scaled by the sentences' "
+            "statistics, so the BOLD is the sentences' signal plus an additive word-list "
+            "response that no sentence feature explains. The BOLD represents the times "
+            "start_time_s + k tr_s (fMRIPrep's slice-timing reference, StartTime in the "
+            "derivatives' sidecars). Every vertex also has AR(1) noise, a linear trend, DCT "
             "drifts (cosine00-05), and artefacts mixing the 6 motion parameters and "
             "a_comp_cor_00-05 with vertex-specific loadings: cleaning with those 18 regressors "
             "plus per-block detrending removes all but the signal and the noise. "

@@ -183,10 +183,13 @@ class DemoVolume:
 
     def write_bold(
         self, layout: simulate.DemoLayout, subject: str, bold: np.ndarray, tr_s: float
-    ) -> None:
-        """A subject's ``(n_scans, n_voxels)`` BOLD and the brain mask, in fMRIPrep's names."""
-        write_nifti(volume_bold_path(layout, subject), self.image(bold, tr_s))
+    ) -> Path:
+        """A subject's ``(n_scans, n_voxels)`` BOLD and the brain mask, in fMRIPrep's names;
+        returns the BOLD's path."""
+        path = volume_bold_path(layout, subject)
+        write_nifti(path, self.image(bold, tr_s))
         write_nifti(brain_mask_path(layout, subject), self.mask_image())
+        return path
 
     def vertex_truth(self) -> pd.DataFrame:
         """Per fsaverage5 vertex: its label, the planted ROI that dominates its projection.

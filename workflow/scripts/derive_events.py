@@ -1,0 +1,8 @@
+"""Rule derive_events: a run's raw events (MOUS's format or a sentence table) -> stimulus table."""
+
+from audiobrain.pipeline import derive_events, logging_to
+
+with logging_to(snakemake.log[0]):
+    derive_events(
+        snakemake.input.events, snakemake.input.stimuli, snakemake.output.events, **snakemake.params
+    )
