@@ -666,6 +666,12 @@ def recon_model_files(*keys):
     return paths
 
 
+def recon_vocoder(wildcards, input):
+    """The vocoder a job loads: its input when a local folder (the path the job's file system
+    has), else the configured Hugging Face id, or None for the built-in HiFi-GAN."""
+    return input.vocoder[0] if input.get("vocoder") else RECON_MODELS.get("vocoder")
+
+
 def recon_acoustic_settings(wildcards):
     """recon.acoustic, with the dataset's own number of epochs where it sets one, and the P_gt
     a study variant (c2f-pgt<P>) names."""
@@ -709,3 +715,69 @@ def recon_outputs():
         ]
         outputs += [recon_path(dataset, name) for name in names]
     return outputs
+
+
+# --- real-data inputs of the reconstruction study: stimulus clips, voxel sets, pre-flight checks
+RECON_CLIP_DATASETS = [
+    d
+    for d in RECON_REAL_DATASETS
+    if recon_dataset(d)["source"] == "brain2sound"
+    and recon_dataset(d).get("source_audio")
+]
+RECON_CLIP_PATTERN = "|".join(RECON_CLIP_DATASETS) or _NO_MATCH
+RECON_LAG_SCAN_DATASETS = [
+    d for d in RECON_REAL_DATASETS if recon_dataset(d)["source"] == "brain2music"
+]
+RECON_LAG_SCAN_PATTERN = "|".join(RECON_LAG_SCAN_DATASETS) or _NO_MATCH
+
+
+def recon_prepare_extra_inputs(dataset):
+    """More inputs of a real dataset's conversion: Brain2Sound's cut clips, Brain2Speech's ROI
+    masks. A Brain2Speech config without its voxel sets (Table 4) stops here, before any job.
+    """
+    settings = recon_dataset(dataset)
+    where = f"recon.sources.{dataset}"
+    if dataset in RECON_CLIP_DATASETS:
+        if settings.get("audio_dir"):
+            raise ValueError(
+                f"config {where}: give source_audio (clips cut by the workflow) or audio_dir "
+                "(clips cut already), not both"
+            )
+        # the clips that rule recon_stimulus_clips cuts
+        return {"stimulus_clips": recon_path(dataset, "stimulus_clips")}
+    if settings["source"] == "brain2speech":
+        rois = settings.get("roi_masks") and settings.get("rois")
+        if not rois and not settings.get("voxel_masks"):
+            raise ValueError(
+                f"config {where}: Brain2Speech needs its voxel sets (Table 4): rois and "
+                "roi_masks (pycortex ROI masks exported per subject) or voxel_masks"
+            )
+        return {"roi_masks": settings["roi_masks"]} if settings.get("roi_masks") else {}
+    return {}
+
+
+def recon_release_stimulus_table(wildcards):
+    """Brain2Sound's stimulus table as the release ships it (data/ of SoundReconstruction)."""
+    root = recon_dataset(wildcards.dataset)["root"]
+    return os.path.join(root, "SoundReconstruction_stimulus.csv")
+
+
+def recon_vae_key(wildcards):
+    """The config key of the VAE folder a dataset's G uses (its own override or recon.ldm's)."""
+    if "pretrained_vae" in recon_dataset(wildcards.dataset).get("ldm", {}):
+        return f"recon.sources.{wildcards.dataset}.ldm.pretrained_vae"
+    return "recon.ldm.pretrained_vae"
+
+
+def recon_vae_check_input(wildcards):
+    """The pre-flight check of a pretrained VAE, which every fine-tuning job waits for."""
+    if recon_ldm_settings(wildcards).get("pretrained_vae"):
+        return {"vae_check": recon_path(wildcards.dataset, "ldm", "vae_check.tsv")}
+    return {}
+
+
+def recon_lag_scan_input(wildcards):
+    """Brain2Music's pre-flight lag scan, which its semantic decoders wait for."""
+    if wildcards.dataset in RECON_LAG_SCAN_DATASETS:
+        return {"lag_scan": recon_path(wildcards.dataset, "lag_scan.tsv")}
+    return {}

@@ -24,10 +24,9 @@ if config["fmriprep"]["run"]:
             mem_mb=config["fmriprep"]["mem_mb"],
             runtime=config["fmriprep"]["runtime_min"],
         params:
-            output_dir=FMRIPREP_DIR,
             work_dir=config["fmriprep"]["work_dir"],
             command=lambda wildcards, threads, resources: fmriprep_shell_command(
                 wildcards.subject, threads, resources.mem_mb
             ),
         shell:
-            "mkdir -p {params.output_dir} {params.work_dir} && {params.command} > {log} 2>&1"
+            "mkdir -p {params.work_dir} && {params.command} > {log} 2>&1"

@@ -35,6 +35,34 @@ rule recon_ldm_vae:
         "../workflow/scripts/recon_ldm_vae.py"
 
 
+# Pre-flight, before any fine-tuning job: the pretrained VAE must reconstruct the training mels
+# (mean mel PCC >= recon.ldm.vae_min_pcc), so that G learns in a latent space that fits them.
+rule recon_vae_check:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+        vae=recon_vae_input,
+    output:
+        recon_path("{dataset}", "ldm", "vae_check.tsv"),
+    log:
+        "logs/recon/{dataset}/vae_check.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/vae_check.tsv"
+    conda:
+        "../envs/torch.yaml"
+    resources:
+        mem_mb=recon_mem_mb(16000),
+        runtime=60,
+        gpu=recon_gpu(1),
+        gpu_model="a100",
+    params:
+        settings=recon_ldm_settings,
+        vae_key=recon_vae_key,
+        device=RECON.get("device"),
+    script:
+        "../workflow/scripts/recon_vae_check.py"
+
+
 rule recon_ldm_pretrain:
     input:
         table=recon_path("{dataset}", "stimuli.tsv"),
@@ -93,6 +121,7 @@ rule recon_text_prompts:
 rule recon_ldm:
     input:
         unpack(recon_unet_input),
+        unpack(recon_vae_check_input),
         fmri=recon_fmri_path("{dataset}", "{subject}"),
         semantic=recon_subject_path(
             "{dataset}", "{subject}", "decoders", "semantic.npz"
@@ -190,6 +219,7 @@ rule recon_ldm_conditioning:
     input:
         unpack(recon_conditioning_inputs),
         mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+        table=recon_path("{dataset}", "stimuli.tsv"),
     output:
         report(
             recon_path("{dataset}", "ldm_conditioning.tsv"),

@@ -4,7 +4,16 @@
 # baselines -> vocoded reconstructions -> the paper's metrics, tables and semantic analysis.
 
 
+# The demo's feature and evaluation models, trained on its training clips (the first demo
+# dataset's): no pretrained weights can be downloaded, and random ones would make every distance a
+# distance in a random space.
 rule recon_demo_models:
+    input:
+        table=(
+            recon_path(RECON_DEMO_DATASETS[0], "stimuli.tsv")
+            if RECON_DEMO_DATASETS
+            else []
+        ),
     output:
         clap=directory(f"{RECON_DEMO_MODELS}/clap"),
         audiomae=f"{RECON_DEMO_MODELS}/audiomae.pth",
@@ -16,13 +25,18 @@ rule recon_demo_models:
         "benchmarks/rules/recon/demo_models.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: 2
     resources:
         mem_mb=4000,
-        runtime=10,
+        runtime=30,
     params:
         audiomae=RECON_MODELS.get("audiomae"),
-        clap_projection_dim=RECON.get("demo_models", {}).get("clap_projection_dim"),
-        seed=RECON.get("demo_models", {}).get("seed"),
+        settings=RECON.get("demo_models", {}),
+        captions=(
+            recon_dataset(RECON_DEMO_DATASETS[0]).get("text_prompts", {})
+            if RECON_DEMO_DATASETS
+            else {}
+        ),
     script:
         "../workflow/scripts/recon_demo_models.py"
 
@@ -51,8 +65,6 @@ rule recon_demo_stimuli:
 rule recon_demo_fmri:
     input:
         table=recon_path("{dataset}", "stimuli.tsv"),
-        clap=recon_path("{dataset}", "features/clap.npz"),
-        audiomae=recon_path("{dataset}", "features/audiomae.npz"),
     output:
         fmri=recon_fmri_path("{dataset}", "{subject}"),
         truth=recon_path("{dataset}", "sub-{subject}_truth.npz"),
@@ -101,6 +113,7 @@ for _dataset in RECON_REAL_DATASETS:
             f"recon_prepare_{_dataset}"
         input:
             recon_dataset_inputs(_dataset),
+            **recon_prepare_extra_inputs(_dataset),
         output:
             table=recon_path(_dataset, "stimuli.tsv"),
             audio=recon_path(_dataset, "stimuli.npz"),
@@ -123,8 +136,63 @@ for _dataset in RECON_REAL_DATASETS:
         params:
             settings=recon_dataset(_dataset),
             where=f"recon.sources.{_dataset}",
+            audio_dir=lambda wildcards, input: input.get("stimulus_clips"),
         script:
             "../workflow/scripts/recon_prepare_dataset.py"
+
+
+# Brain2Sound's 8 s clips, cut from the downloaded YouTube audio by the release's stimulus table
+# (times in ms), named <YouTube ID>_<start_ms>: some IDs occur twice.
+rule recon_stimulus_clips:
+    input:
+        table=recon_release_stimulus_table,
+        audio=lambda wildcards: recon_dataset(wildcards.dataset)["source_audio"],
+    output:
+        clips=directory(recon_path("{dataset}", "stimulus_clips")),
+        table=recon_path("{dataset}", "stimulus_clips.tsv"),
+    log:
+        "logs/recon/{dataset}/stimulus_clips.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/stimulus_clips.tsv"
+    wildcard_constraints:
+        dataset=RECON_CLIP_PATTERN,
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        where=lambda wildcards: f"recon.sources.{wildcards.dataset}.source_audio",
+    script:
+        "../workflow/scripts/recon_stimulus_clips.py"
+
+
+# Pre-flight: D_sem's test PCC on the first subject for each hemodynamic lag of the Brain2Music
+# pairing (0-4 TRs; neither the dataset nor the paper states it), logged before any D_sem job.
+rule recon_lag_scan:
+    input:
+        root=lambda wildcards: recon_dataset(wildcards.dataset)["root"],
+        clap=recon_path("{dataset}", "features/clap.npz"),
+    output:
+        recon_path("{dataset}", "lag_scan.tsv"),
+    log:
+        "logs/recon/{dataset}/lag_scan.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/lag_scan.tsv"
+    wildcard_constraints:
+        dataset=RECON_LAG_SCAN_PATTERN,
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=recon_mem_mb(32000),
+        runtime=120,
+    params:
+        settings=lambda wildcards: recon_dataset(wildcards.dataset),
+        semantic=RECON.get("semantic"),
+        subject=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"][0],
+        where=lambda wildcards: f"recon.sources.{wildcards.dataset}",
+    script:
+        "../workflow/scripts/recon_lag_scan.py"
 
 
 rule recon_clap_features:
@@ -190,13 +258,14 @@ rule recon_vocoder_mels:
         mem_mb=recon_mem_mb(8000),
         runtime=60,
     params:
-        vocoder=RECON_MODELS.get("vocoder"),
+        vocoder=recon_vocoder,
     script:
         "../workflow/scripts/recon_vocoder_mels.py"
 
 
 rule recon_semantic_decoder:
     input:
+        unpack(recon_lag_scan_input),
         fmri=recon_fmri_path("{dataset}", "{subject}"),
         clap=recon_path("{dataset}", "features/clap.npz"),
     output:
@@ -219,6 +288,7 @@ rule recon_semantic_decoder:
 
 rule recon_acoustic_decoder:
     input:
+        unpack(recon_vae_check_input),
         fmri=recon_fmri_path("{dataset}", "{subject}"),
         semantic=recon_subject_path(
             "{dataset}", "{subject}", "decoders", "semantic.npz"
@@ -353,6 +423,7 @@ rule recon_mel_mapping:
         table=recon_path("{dataset}", "stimuli.tsv"),
         audiomae=recon_path("{dataset}", "features/audiomae.npz"),
         mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+        vocoder=recon_model_files("vocoder"),
     output:
         mapping=recon_path("{dataset}", "melmap.npz"),
         pcc=report(
@@ -370,7 +441,7 @@ rule recon_mel_mapping:
         runtime=30,
     params:
         alpha=RECON.get("melmap", {}).get("alpha"),
-        vocoder=RECON_MODELS.get("vocoder"),
+        vocoder=recon_vocoder,
     script:
         "../workflow/scripts/recon_mel_mapping.py"
 
@@ -402,16 +473,46 @@ rule recon_vocode:
         gpu_model="a100",
     params:
         entries=lambda wildcards: recon_vocode_entries(wildcards.part),
-        vocoder=RECON_MODELS.get("vocoder"),
+        vocoder=recon_vocoder,
         n_clips=lambda wildcards: recon_n_clips(wildcards.part),
     script:
         "../workflow/scripts/recon_vocode.py"
+
+
+# The reference rows of every table (the clip itself through the vocoder, its class's mean mel,
+# the training mean mel, another clip), vocoded once per dataset for all test clips.
+rule recon_references:
+    input:
+        table=recon_path("{dataset}", "stimuli.tsv"),
+        mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
+        vocoder=recon_model_files("vocoder"),
+    output:
+        audio=recon_path("{dataset}", "audio", "references.npz"),
+        wav=directory(recon_path("{dataset}", "audio", "references")),
+    log:
+        "logs/recon/{dataset}/references.log",
+    benchmark:
+        "benchmarks/rules/recon/{dataset}/references.tsv"
+    conda:
+        "../envs/torch.yaml"
+    threads: 1
+    resources:
+        mem_mb=recon_mem_mb(8000),
+        runtime=120,
+        gpu=recon_gpu(1),
+        gpu_model="a100",
+    params:
+        vocoder=recon_vocoder,
+        seed=lambda wildcards: recon_dataset(wildcards.dataset).get("seed", 0),
+    script:
+        "../workflow/scripts/recon_references.py"
 
 
 rule recon_subject_metrics:
     input:
         table=recon_path("{dataset}", "stimuli.tsv"),
         audio=recon_subject_path("{dataset}", "{subject}", "audio", "{part}.npz"),
+        reference_audio=recon_path("{dataset}", "audio", "references.npz"),
         models=recon_model_files("clap", "panns", "vggish"),
     output:
         recon_subject_path("{dataset}", "{subject}", "metrics", "{part}.tsv"),
@@ -437,7 +538,8 @@ rule recon_subject_metrics:
 
 rule recon_metrics:
     input:
-        recon_metrics_inputs,
+        metrics=recon_metrics_inputs,
+        conditioning=recon_path("{dataset}", "ldm_conditioning.tsv"),
     output:
         metrics=recon_path("{dataset}", "metrics.tsv"),
         table=report(
@@ -454,6 +556,12 @@ rule recon_metrics:
             subcategory="{dataset}",
         ),
         conditional_markdown=recon_path("{dataset}", "table_conditional.md"),
+        claims=report(
+            recon_path("{dataset}", "claims.tsv"),
+            caption="../report/recon_claims.rst",
+            category="Reconstruction",
+            subcategory="{dataset}",
+        ),
     log:
         "logs/recon/{dataset}/metrics.log",
     conda:
@@ -462,6 +570,7 @@ rule recon_metrics:
         p_gt=RECON_P_GT,
         study_p_gts=RECON_STUDY_P_GTS,
         study_prompts=RECON_STUDY_PROMPTS,
+        source=lambda wildcards: recon_dataset(wildcards.dataset)["source"],
     script:
         "../workflow/scripts/recon_metrics.py"
 
@@ -537,6 +646,7 @@ rule recon_mel_panels:
         audio=recon_subject_path(
             "{dataset}", "{subject}", "audio", "reconstructions.npz"
         ),
+        vocoder=recon_model_files("vocoder"),
     output:
         report(
             recon_path("{dataset}", "figures/mel_panels_sub-{subject}.png"),
@@ -549,7 +659,7 @@ rule recon_mel_panels:
     conda:
         "../envs/torch.yaml"
     params:
-        vocoder=RECON_MODELS.get("vocoder"),
+        vocoder=recon_vocoder,
     script:
         "../workflow/scripts/recon_mel_panels.py"
 

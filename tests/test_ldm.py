@@ -196,6 +196,17 @@ def test_training_lowers_the_loss_on_a_fixed_batch(data, vae):
     assert losses[-10:].mean() < 0.75 * losses[:5].mean()
 
 
+def test_velocity_prediction_learns_the_velocity_and_samples_with_it(data, vae):
+    fixed = {name: array[:3] for name, array in data.items()}
+    model, _, velocity = train(fixed, vae, None, prediction_type="v_prediction", epochs=1)
+    _, _, noise = train(fixed, vae, None, epochs=1)
+    # Same batch, noise and timesteps, another target: the first losses differ.
+    assert velocity["loss"].iloc[0] != pytest.approx(noise["loss"].iloc[0], rel=1e-3)
+    assert model.settings.scheduler_config()["prediction_type"] == "v_prediction"
+    mels = model.sample(fixed["c_gt_train"], N_FRAMES, seed=0)
+    assert mels.shape == (3, N_FRAMES, N_MELS) and np.isfinite(mels).all()
+
+
 class Interrupted(Exception):
     pass
 
@@ -353,6 +364,8 @@ def test_settings_name_bad_keys():
         LDMSettings.from_mapping({"uncond_prob": 2})
     with pytest.raises(InputError, match="recon.ldm.sample_autocast: expected one of"):
         LDMSettings.from_mapping({"sample_autocast": "fp8"})
+    with pytest.raises(InputError, match="recon.ldm.prediction_type: expected one of"):
+        LDMSettings.from_mapping({"prediction_type": "sample"})
     with pytest.raises(InputError, match="recon.ldm.ddim_steps: must be > 0"):
         LDMSettings.from_mapping({"ddim_steps": 0})
     with pytest.raises(InputError, match="recon.ldm.unet_head_channels: 12 does not divide"):

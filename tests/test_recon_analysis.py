@@ -277,6 +277,116 @@ def test_conditional_table_has_a_row_per_p_gt_and_prompt_and_dashes_for_missing_
     assert audio["pcc"].isna().all() and (audio["n_subjects"] == 0).all()
     assert list(table.loc[table["best_pcc"], "prompt"]) == ["text"]  # Fine-LDM's row is not in
     markdown = analysis.table_markdown(table)
-    assert "| P_gt | Prompt | PCC ↑ |" in markdown
-    assert "| 0.5 | text | **0.900** |" in markdown
-    assert "| 0 | audio | - | - |" in markdown
+    assert "| Model | P_gt | Prompt | PCC ↑ |" in markdown
+    assert "| C2F-LDM | 0.5 | text | **0.900** |" in markdown
+    assert "| C2F-LDM | 0 | audio | - | - |" in markdown
+
+
+def with_references(rows: pd.DataFrame) -> pd.DataFrame:
+    """The per-subject table plus the four reference rows of each subject (no prompt)."""
+    references = {
+        "stimulus": [0.95, 30.0, 1.0, 0.5, 0.05, 0.9],
+        "class-mean": [0.70, 20.0, 20.0, 8.0, 0.40, 0.6],
+        "mean-mel": [0.62, 19.0, 60.0, 25.0, 1.10, 0.21],
+        "shuffled": [0.30, 12.0, 9.0, 3.0, 1.50, 0.30],
+    }
+    extra = [
+        {"subject": subject, "method": name, "prompt": "none", "p_gt": np.nan}
+        | dict(zip(METRIC_COLUMNS, values, strict=True))
+        for subject in ("sub-001", "sub-002")
+        for name, values in references.items()
+    ]
+    return pd.concat([rows, pd.DataFrame(extra)], ignore_index=True)
+
+
+def test_tables_carry_reference_rows_and_flag_methods_that_do_not_beat_the_mean_mel():
+    table = analysis.reconstruction_table(with_references(metrics_rows()))
+    assert list(table["method"])[-4:] == ["stimulus", "class-mean", "mean-mel", "shuffled"]
+    assert list(table["reference"]) == [False] * 6 + [True] * 4
+    # The ceiling is not a method: the best of each column is among the methods.
+    assert not table.loc[table["reference"], [f"best_{m}" for m in METRIC_COLUMNS]].any().any()
+    flags = dict(zip(table["method"], table["below_mean_mel"], strict=True))
+    assert flags["LiR"] == ""  # PCC 0.64 > 0.62, PSNR 19.4 > 19, FD 47.7 < 60, ... CLAP 0.22 > 0.21
+    assert flags["My method"] == "pcc,psnr,fd,fad,kl,clap"
+    assert flags["C2F-Decoder"] == "fd,fad,kl,clap" and flags["mean-mel"] == ""
+    markdown = analysis.table_markdown(table)
+    assert "| *mean-mel* | *0.620* |" in markdown
+    assert "| My method | 0.100 † |" in markdown
+    assert "†: does not beat mean-mel" in markdown
+
+
+def test_table_3_scores_the_references_on_each_prompts_clips():
+    rows = with_references(metrics_rows())
+    text = rows[rows["method"] == "mean-mel"].assign(prompt="text", pcc=0.35)
+    rows = pd.concat([rows, text], ignore_index=True).assign(n_clips=4)
+    table = analysis.conditional_table(rows, p_gts=(0.25,), prompts=("none", "text"))
+    references = table[table["reference"]]
+    assert set(zip(references["method"], references["prompt"], strict=True)) == {
+        *((name, "none") for name in ("stimulus", "class-mean", "mean-mel", "shuffled")),
+        ("mean-mel", "text"),
+    }
+    cells = table[~table["reference"]].set_index("prompt")["below_mean_mel"]
+    assert cells["none"] == "pcc,psnr"  # PCC 0.45 < 0.62, PSNR 15.9 < 19.0 (no prompt's floor)
+    assert cells["text"] == "pcc,psnr"  # PCC 0.30 < 0.35: the text clips' own floor
+    assert table.set_index(["method", "prompt"]).loc[("mean-mel", "text"), "pcc"] == 0.35
+
+
+def test_claims_hold_only_when_the_whole_interval_is_above_zero():
+    rows = []
+    rng = np.random.default_rng(0)
+    for k, subject in enumerate(["01", "02", "03", "04"]):
+        base = 0.3 + 0.02 * k
+        for method, pcc, fd in (
+            ("C2F-Decoder", base + 0.10, 20.0),
+            ("Fine-Decoder", base, 25.0 + k),  # FD: lower is better, C2F always lower
+            ("MLP", base + 0.10 + rng.normal(0, 0.2), 20.0),
+        ):
+            rows.append(
+                {"subject": subject, "method": method, "pcc": pcc, "psnr": 15.0, "fd": fd,
+                 "fad": 3.0, "kl": 1.0, "clap": 0.4}
+            )  # fmt: skip
+    claims = analysis.claims_table(pd.DataFrame(rows)).set_index(["claim", "metric"])
+    fine = claims.loc[("C2F-Decoder > Fine-Decoder", "pcc")]
+    assert fine["mean_difference"] == pytest.approx(0.10) and fine["holds"]
+    assert claims.loc[("C2F-Decoder > Fine-Decoder", "fd"), "mean_difference"] == pytest.approx(6.5)
+    assert not claims.loc[("C2F-Decoder > Fine-Decoder", "psnr"), "holds"]  # no difference
+    differences = [r["pcc"] - m["pcc"] for r, m in zip(rows[0::3], rows[2::3], strict=True)]
+    interval = sps.t.interval(0.95, 3, loc=np.mean(differences), scale=sps.sem(differences))
+    mlp = claims.loc[("C2F-Decoder > MLP", "pcc")]
+    assert (mlp["ci_low"], mlp["ci_high"]) == pytest.approx(interval)
+    assert mlp["holds"] == (interval[0] > 0)
+    assert ("C2F-LDM > Fine-LDM", "pcc") not in claims.index  # no LDM rows: no claim
+
+
+def test_reference_reconstructions_are_the_stimulus_class_and_overall_means(tmp_path):
+    """stimulus: each test clip's own vocoder mel; class-mean: the mean of its class in
+    training; mean-mel: the training mean; shuffled: another test clip, never the clip itself."""
+    from audiobrain.recon import pipeline
+    from audiobrain.recon.demo import generate_demo_stimuli
+
+    stimuli_dir = tmp_path / "stimuli"
+    stimuli = generate_demo_stimuli(stimuli_dir, n_train_stimuli=20, n_test_stimuli=4, n_prompt=0)
+    pipeline.vocoder_mels(
+        stimuli_dir / "stimuli.npz", tmp_path / "vocoder_mel.npz", vocoder_path=None
+    )
+    outputs = {"audio": tmp_path / "references.npz", "wav": tmp_path / "references"}
+    pipeline.reference_reconstructions(
+        stimuli_dir, tmp_path / "vocoder_mel.npz", outputs, vocoder_path=None, seed=1
+    )
+    entries = {entry.method: entry for entry in pipeline.read_reconstructions(outputs["audio"])}
+    assert list(entries) == ["stimulus", "class-mean", "mean-mel", "shuffled"]
+    table = stimuli.table.set_index("stimulus_id")
+    mels = np.load(tmp_path / "vocoder_mel.npz")
+    index = {s: k for k, s in enumerate(mels["stimulus_id"].astype(str))}
+    train = table.index[table["split"] == "train"]
+    test_ids = entries["stimulus"].stimulus_id
+    for k, clip in enumerate(test_ids):
+        np.testing.assert_allclose(entries["stimulus"].mel[k], mels["mel"][index[clip]])
+        same_class = [s for s in train if table.loc[s, "label"] == table.loc[clip, "label"]]
+        class_mean = mels["mel"][[index[s] for s in same_class]].mean(axis=0)
+        np.testing.assert_allclose(entries["class-mean"].mel[k], class_mean, rtol=1e-5)
+    overall = mels["mel"][[index[s] for s in train]].mean(axis=0)
+    np.testing.assert_allclose(entries["mean-mel"].mel, np.stack([overall] * 4), rtol=1e-5)
+    partners = np.load(outputs["audio"])["shuffled_partner"]
+    assert (partners != test_ids).all() and sorted(partners) == sorted(test_ids)
+    assert len(list(outputs["wav"].glob("*_stimulus.wav"))) == 4

@@ -98,8 +98,8 @@ def brain2sound(tmp_path):
 
 def test_brain2sound_windows_repetitions_and_rois(brain2sound, tmp_path, caplog):
     out = tmp_path / "out"
-    with caplog.at_level(logging.WARNING):
-        counts = prepare_brain2sound(brain2sound, out, subjects=["S1"])
+    with caplog.at_level(logging.WARNING):  # a tiny copy: far below Table 4, so no limit here
+        counts = prepare_brain2sound(brain2sound, out, subjects=["S1"], max_missing_audio=1.0)
     stimuli = assert_common_format(out, 4 * SR)
     table = stimuli.table.set_index("stimulus_id")
     assert table["split"].value_counts().to_dict() == {"train": 6, "test": 3}
@@ -131,7 +131,7 @@ def test_brain2sound_errors_name_paths_and_config_keys(brain2sound, tmp_path):
     test_file = brain2sound / "fmri_data/S1_VGGishishTest_volume_native.h5"
     write_bdata(test_file, ["ytT_test_slide0"], np.ones((1, 3)), ROIS[:3])
     with pytest.raises(InputError, match="S1_VGGishishTest_volume_native.h5.*2 voxels"):
-        prepare_brain2sound(brain2sound, tmp_path / "out", subjects=["S1"])
+        prepare_brain2sound(brain2sound, tmp_path / "out", subjects=["S1"], max_missing_audio=1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -259,9 +259,14 @@ def test_brain2speech_lag_prompts_and_repeats(brain2speech, tmp_path):
 
 def test_brain2speech_voxel_masks_and_errors(brain2speech, tmp_path):
     mask = np.array([True, False, True, False])
+    with pytest.raises(InputError, match=r"UTS01: 2 \(Table 4: 836\).*allow_voxel_count_mismatch"):
+        prepare_brain2speech(
+            brain2speech, tmp_path / "out", subjects=["UTS01"], train_stories=["storya"],
+            n_prompt=2, voxel_masks={"UTS01": mask},
+        )  # fmt: skip
     prepare_brain2speech(
         brain2speech, tmp_path / "out", subjects=["UTS01"], train_stories=["storya"],
-        n_prompt=2, voxel_masks={"UTS01": mask},
+        n_prompt=2, voxel_masks={"UTS01": mask}, allow_voxel_count_mismatch=True,
     )  # fmt: skip
     fmri = read_subject_fmri(tmp_path / "out/sub-UTS01_fmri.npz")
     assert fmri.test_voxels.shape == (12, 2) and fmri.train_voxels.shape == (8, 2)

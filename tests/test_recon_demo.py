@@ -24,6 +24,7 @@ from audiobrain.recon.demo import (
     DEMO_SOUND_CATEGORIES,
     generate_demo_stimuli,
     simulate_demo_fmri,
+    stimulus_properties,
     write_demo_fmri,
 )
 
@@ -82,32 +83,46 @@ def test_labels_are_distinguishable_from_mel_statistics(stimuli, kind):
     assert accuracy >= max(0.85, chance + 0.3), (kind, accuracy)
 
 
-def random_features(n_train: int, n_test: int, seed: int = 0) -> tuple[dict, dict]:
-    """Stand-ins of arbitrary shape: CLAP-like (n, 12) and AudioMAE-like (n, 5, 6)."""
-    rng = np.random.default_rng(seed)
-    clap = rng.standard_normal((n_train + n_test, 12))
-    audiomae = rng.standard_normal((n_train + n_test, 5, 6))
+def split_properties(stimuli) -> tuple[dict, dict]:
+    table = stimuli.table
+    train = (table["split"] == "train").to_numpy()
+    test = (table["split"] == "test").to_numpy()
+    properties = stimulus_properties(stimuli.waveforms, table["label"].to_numpy(str), train)
     return (
-        {"clap": clap[:n_train], "audiomae": audiomae[:n_train]},
-        {"clap": clap[n_train:], "audiomae": audiomae[n_train:]},
+        {name: values[train] for name, values in properties.items()},
+        {name: values[test] for name, values in properties.items()},
     )
 
 
 @pytest.fixture(scope="module")
 def simulated(stimuli):
-    train, test = random_features(60, 20)
+    train, test = split_properties(stimuli)
     subjects, truth = simulate_demo_fmri(
-        train, test, stimuli.table, n_subjects=2, n_voxels=90, n_repetitions=4, noise=0.7, seed=3
+        train, test, stimuli.table, n_subjects=2, n_voxels=100, n_repetitions=4, noise=0.7, seed=3
     )
     return train, test, subjects, truth
+
+
+def test_properties_split_category_from_within_category_detail(stimuli):
+    train, test = split_properties(stimuli)
+    labels = stimuli.table.loc[stimuli.table["split"] == "train", "label"].to_numpy(str)
+    assert train["category"].shape == (60, 10) and (train["category"].sum(axis=1) == 1).all()
+    detail = train["detail"]
+    # within-category detail: its class means vanish on the training clips ...
+    for label in np.unique(labels):
+        np.testing.assert_allclose(detail[labels == label].mean(axis=0), 0.0, atol=1e-9)
+    # ... so it does not tell the categories apart, while it tells the clips apart
+    accuracy = cross_val_score(LogisticRegression(max_iter=2000), detail, labels, cv=3).mean()
+    assert accuracy < 0.3  # chance 0.1
+    assert np.linalg.matrix_rank(detail) > 20
 
 
 def test_fmri_in_the_common_format(stimuli, simulated, tmp_path):
     _, _, subjects, truth = simulated
     assert [fmri.subject for fmri in subjects] == ["01", "02"]
     fmri = subjects[0]
-    assert fmri.train_voxels.shape == (240, 90) and fmri.train_voxels.dtype == np.float32
-    assert fmri.test_voxels.shape == (20, 90)
+    assert fmri.train_voxels.shape == (240, 100) and fmri.train_voxels.dtype == np.float32
+    assert fmri.test_voxels.shape == (20, 100)
     train_ids = stimuli.table.loc[stimuli.table["split"] == "train", "stimulus_id"]
     assert sorted(np.unique(fmri.train_stimulus, return_counts=True)[1]) == [4] * 60
     assert set(fmri.train_stimulus) == set(train_ids)
@@ -116,7 +131,7 @@ def test_fmri_in_the_common_format(stimuli, simulated, tmp_path):
     )
     roles = truth["subjects"]["01"]["role"]
     assert {role: int((roles == role).sum()) for role in truth["roles"]} == {
-        "semantic": 27, "acoustic": 27, "noise": 36,
+        "semantic": 25, "acoustic": 25, "mixed": 20, "noise": 30,
     }  # fmt: skip
     write_demo_fmri(tmp_path, subjects, truth)
     loaded = read_subject_fmri(tmp_path / "sub-02_fmri.npz")
@@ -132,22 +147,22 @@ def voxel_correlations(prediction: np.ndarray, observed: np.ndarray) -> np.ndarr
     return (p * o).mean(0)
 
 
-def test_planted_voxels_are_recoverable_by_the_right_features(simulated):
+def test_category_is_in_semantic_voxels_and_detail_in_acoustic_ones(simulated):
+    """The coarse-to-fine premise: each voxel kind carries one property and not the other."""
     train, test, subjects, truth = simulated
     fmri, roles = subjects[0], truth["subjects"]["01"]["role"]
     index = {stimulus_id: row for row, stimulus_id in enumerate(np.unique(fmri.train_stimulus))}
-    order = [index[s] for s in fmri.train_stimulus]  # features are in table order = sorted ids
+    order = [index[s] for s in fmri.train_stimulus]  # properties are in table order = sorted ids
     scores = {}
-    for family in ("clap", "audiomae"):
-        x_train = train[family].reshape(60, -1)[order]
-        x_test = test[family].reshape(20, -1)
-        model = Ridge(alpha=10.0).fit(x_train, fmri.train_voxels)
-        scores[family] = voxel_correlations(model.predict(x_test), fmri.test_voxels)
-    assert scores["clap"][roles == "semantic"].mean() > 0.7
-    assert scores["audiomae"][roles == "acoustic"].mean() > 0.7
-    assert abs(scores["clap"][roles == "acoustic"].mean()) < 0.2
-    assert abs(scores["audiomae"][roles == "semantic"].mean()) < 0.2
+    for family in ("category", "detail"):
+        model = Ridge(alpha=10.0).fit(train[family][order], fmri.train_voxels)
+        scores[family] = voxel_correlations(model.predict(test[family]), fmri.test_voxels)
+    assert scores["category"][roles == "semantic"].mean() > 0.7
+    assert scores["detail"][roles == "acoustic"].mean() > 0.5
+    assert abs(scores["category"][roles == "acoustic"].mean()) < 0.2
+    assert abs(scores["detail"][roles == "semantic"].mean()) < 0.2
     for family in scores:
+        assert scores[family][roles == "mixed"].mean() > 0.25
         assert abs(scores[family][roles == "noise"].mean()) < 0.15
 
 
@@ -167,11 +182,11 @@ def test_test_averaging_reduces_noise(simulated):
 
 
 def test_simulation_checks_its_features(stimuli):
-    train, test = random_features(60, 20)
+    train, test = split_properties(stimuli)
     with pytest.raises(InputError, match="20 rows for 19"):
         table = stimuli.table.drop(index=stimuli.table.index[stimuli.table["split"] == "test"][0])
         simulate_demo_fmri(train, test, table)
-    with pytest.raises(InputError, match="no 'clap' family"):
-        simulate_demo_fmri({"audiomae": train["audiomae"]}, test, stimuli.table)
+    with pytest.raises(InputError, match="no 'category' family"):
+        simulate_demo_fmri({"detail": train["detail"]}, test, stimuli.table)
     subjects, _ = simulate_demo_fmri(train, test, stimuli.table, n_voxels=10, n_repetitions=1)
     assert subjects[0].train_voxels.shape == (60, 10)

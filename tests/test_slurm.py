@@ -259,6 +259,8 @@ def test_reconstruction_paper_dag_routes_gpu_jobs_to_the_gpu_partition(tmp_path)
         "recon_direct_network",
         "recon_vocode",
         "recon_subject_metrics",
+        "recon_references",  # vocoded like the methods
+        "recon_vae_check",  # AudioLDM2's VAE on the training mels
         "recon_ldm",
         "recon_ldm_sample",
     }

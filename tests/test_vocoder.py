@@ -123,7 +123,10 @@ def _hifigan_reference_mel(waveform: np.ndarray, sr_hz: int) -> np.ndarray:
 
 
 def _audioldm2_reference_mel(waveform: np.ndarray) -> np.ndarray:
-    """AudioLDM2's TacotronSTFT(1024, 160, 1024, 64, 16000, 0, 8000), natural-log compression."""
+    """AudioLDM2's TacotronSTFT(1024, 160, 1024, 64, 16000, 0, 8000), natural-log compression,
+    of the waveform after its normalize_wav (mean removed, peak 0.5)."""
+    waveform = waveform - waveform.mean()
+    waveform = waveform / (np.max(np.abs(waveform)) + 1e-8) * 0.5
     y = torch.from_numpy(waveform.astype(np.float32))[None]
     spec = torch.stft(
         y,

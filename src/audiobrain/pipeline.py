@@ -715,6 +715,7 @@ def train_network(
     import torch
 
     from audiobrain import networks, training
+    from audiobrain.devices import resolve_device
 
     torch.set_num_threads(threads)
     settings = dict(training_settings)
@@ -726,7 +727,7 @@ def train_network(
     architecture = {"conv_channels": list(conv_channels), "gru_hidden": gru_hidden}
     model = networks.build_untrained(
         seed, networks.ctc_output_size(network), tuple(conv_channels), gru_hidden
-    ).to(training.resolve_device(device))
+    ).to(resolve_device(device, key="networks.training.device"))
     log.info("%s seed %d: %d parameters", network, seed, networks.count_parameters(model))
     state = training.train(model, corpus, settings, seed=seed, checkpoint=checkpoint)
     log.info("best validation %s %.4f at step %d", corpus.task, state.best_metric, state.best_step)

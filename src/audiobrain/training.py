@@ -442,13 +442,6 @@ def metrics_table(state: TrainingState) -> pd.DataFrame:
     return pd.DataFrame(state.rows, columns=list(METRICS_COLUMNS))
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"``: the GPU when one is visible (cluster GPU rules), else the CPU."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def task_description(network: str) -> str:
     """The task column of the evaluation table."""
     if network == SCENE_TASK:

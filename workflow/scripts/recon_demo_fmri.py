@@ -1,4 +1,4 @@
-"""Rule recon_demo_fmri: one demo subject's fMRI with planted truth."""
+"""Rule recon_demo_fmri: one demo subject's fMRI, planted from the stimuli's properties."""
 
 from pathlib import Path
 
@@ -8,8 +8,6 @@ from audiobrain.recon.pipeline import demo_fmri
 with logging_to(snakemake.log[0]):
     demo_fmri(
         Path(snakemake.input.table).parent,
-        snakemake.input.clap,
-        snakemake.input.audiomae,
         snakemake.output.fmri,
         subject=snakemake.wildcards.subject,
         settings=snakemake.params.settings,

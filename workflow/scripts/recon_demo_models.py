@@ -1,12 +1,16 @@
-"""Rule recon_demo_models: seeded random CLAP, AudioMAE, PANNs and VGGish weight files."""
+"""Rule recon_demo_models: CLAP, AudioMAE, PANNs and VGGish trained on the demo's own clips."""
+
+from pathlib import Path
 
 from audiobrain.pipeline import logging_to
 from audiobrain.recon.pipeline import make_demo_models
 
 with logging_to(snakemake.log[0]):
     make_demo_models(
+        Path(snakemake.input.table).parent,
         dict(snakemake.output.items()),
         audiomae=snakemake.params.audiomae,
-        clap_projection_dim=snakemake.params.clap_projection_dim,
-        seed=snakemake.params.seed,
+        settings=snakemake.params.settings,
+        captions=snakemake.params.captions,
+        threads=snakemake.threads,
     )

@@ -1,8 +1,12 @@
-"""Rule recon_ldm_conditioning: G's samples from c_gt against shuffled c_gt (mel PCC)."""
+"""Rule recon_ldm_conditioning: G's samples from c_gt against shuffled c_gt and the mean mel."""
+
+from pathlib import Path
 
 from audiobrain.pipeline import logging_to
 from audiobrain.recon.generation import conditioning_check
 
 samples = {key: snakemake.input[key] for key in snakemake.params.samples}
 with logging_to(snakemake.log[0]):
-    conditioning_check(samples, snakemake.input.mels, snakemake.output[0])
+    conditioning_check(
+        samples, snakemake.input.mels, Path(snakemake.input.table).parent, snakemake.output[0]
+    )

@@ -10,4 +10,5 @@ with logging_to(snakemake.log[0]):
         Path(snakemake.output.table).parent,
         settings=snakemake.params.settings,
         where=snakemake.params.where,
+        audio_dir=snakemake.params.audio_dir,
     )

@@ -13,5 +13,6 @@ with logging_to(snakemake.log[0]):
         subject=snakemake.wildcards.subject,
         part=snakemake.wildcards.part,
         models=snakemake.params.models,
+        reference_audio=snakemake.input.reference_audio,
         threads=snakemake.threads,
     )

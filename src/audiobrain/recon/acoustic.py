@@ -6,6 +6,13 @@ the neural embedding ``n``; ``N_patch`` learnable queries read ``n`` through a 4
 decoder and come out as ``c``, the predicted first ``N_patch`` AudioMAE tokens. The *Fine*
 comparison model (``D_aco: x -> c``, section 3.1) is the same class without the semantic token.
 
+``x'`` is z-scored with the training samples' mean and standard deviation (scikit-learn's
+``StandardScaler``, as D_sem and the ridge baselines standardise their voxels): the statistics are
+buffers of :class:`AcousticDecoder`, saved with its weights, so the same transform applies at
+training, in G's fine-tuning (equation 4), at test time and with prompts. Raw BOLD values (whole
+brain scale, offsets per voxel) would otherwise enter a transformer whose layer norms come only
+after the first attention.
+
 Training follows equation 1 and section A.2: D_aco from scratch and the AudioMAE decoder
 fine-tuned (encoder frozen) with AdamW at 1e-6, batches of 8, and ``P_gt = 0.25``.
 
@@ -148,13 +155,34 @@ class AcousticDecoder(nn.Module):
         self.queries = nn.Parameter(torch.empty(1, n_patch, d_model))
         nn.init.normal_(self.queries, std=QUERY_INIT_STD)
         self.decoder = nn.TransformerDecoder(nn.TransformerDecoderLayer(**layer), settings.n_layers)
+        # x' statistics of the training samples (set_token_statistics); identity until set.
+        self.register_buffer("token_mean", torch.zeros(d_model))
+        self.register_buffer("token_scale", torch.ones(d_model))
+
+    def set_token_statistics(self, voxels: np.ndarray) -> None:
+        """Store the mean and standard deviation of the training ``x' (n, d_model)``.
+
+        ``StandardScaler``'s statistics (population variance; a constant voxel gets scale 1).
+        """
+        from sklearn.preprocessing import StandardScaler
+
+        voxels = np.asarray(voxels, dtype=np.float64)
+        if voxels.ndim != 2 or voxels.shape[1] != self.token_mean.numel():
+            raise InputError(
+                f"acoustic decoder: x' statistics need (n, {self.token_mean.numel()}) training "
+                f"tokens; got {voxels.shape}"
+            )
+        scaler = StandardScaler().fit(voxels)
+        self.token_mean.copy_(torch.as_tensor(scaler.mean_, dtype=self.token_mean.dtype))
+        self.token_scale.copy_(torch.as_tensor(scaler.scale_, dtype=self.token_scale.dtype))
 
     def forward(self, voxels: torch.Tensor, s: torch.Tensor | None = None) -> torch.Tensor:
         """``voxels (batch, d_model)``, ``s (batch, d_sem)`` -> ``c (batch, n_patch, d_model)``.
 
+        ``voxels`` is the raw ``x'``; it is z-scored here with the stored training statistics.
         The Fine variant ignores ``s``.
         """
-        tokens = voxels[:, None, :]
+        tokens = ((voxels - self.token_mean) / self.token_scale)[:, None, :]
         if self.semantic:
             if s is None:
                 raise InputError("acoustic decoder: the semantic variant needs s (batch, d_sem)")
@@ -302,7 +330,8 @@ def train_acoustic(
     ----------
     s_train : (n, d_sem) decoded CLAP embeddings (out-of-fold), or None for the Fine variant.
     s_gt_train : (n, d_sem) ground-truth CLAP embeddings (fed with probability ``p_gt``).
-    voxels_train : (n, d_model) the fMRI token ``x'`` (:func:`fmri_token`).
+    voxels_train : (n, d_model) the fMRI token ``x'`` (:func:`fmri_token`), raw; its mean and
+        standard deviation become D_aco's (module docstring).
     c_gt_train : (n, N_patch, d_model) AudioMAE tokens of the stimuli (``AudioMAE.features``).
     mel_train : (n, 1, 128, 1024) normalised AudioMAE input mels ``m`` (may be memory-mapped).
     audiomae : the pretrained AudioMAE on the training device; it is not modified.
@@ -329,7 +358,9 @@ def train_acoustic(
     device = audiomae.decoder.norm.weight.device
     decoder = seeded_module(
         lambda: AcousticDecoder(config.embed_dim, n_patch, d_sem, settings), seed
-    ).to(device)
+    )
+    decoder.set_token_statistics(voxels_train)
+    decoder = decoder.to(device)
     trainable = nn.ModuleDict({"acoustic": decoder, "audiomae_decoder": audiomae.decoder})
     clip_frames = n_patch // config.grid[1] * config.patch_size
     clip_frames = clip_frames if settings.mel_loss_clip_only else None
@@ -385,8 +416,9 @@ def predict_acoustic(
 ) -> np.ndarray:
     """``c`` for test samples: ``voxels (n, d_model)``, ``s (n, d_sem)`` -> ``(n, N_patch, d)``.
 
-    ``s`` is the decoded CLAP embedding, or any other (a text or audio prompt's, section 2.3);
-    the Fine variant ignores it.
+    ``voxels`` is the raw ``x'``, standardised by D_aco with its training statistics. ``s`` is the
+    decoded CLAP embedding, or any other (a text or audio prompt's, section 2.3); the Fine
+    variant ignores it.
     """
     d_model = model.decoder.architecture["d_model"]
     voxels = np.asarray(voxels)

@@ -80,6 +80,15 @@ HIGHER_IS_BETTER = {
     "clap": True,
 }
 METRIC_LABELS = {"pcc": "PCC", "psnr": "PSNR", "fd": "FD", "fad": "FAD", "kl": "KL", "clap": "CLAP"}
+# The reference rows (audiobrain.recon.pipeline.REFERENCE_METHODS) follow the methods, ceiling
+# first; a method that does not beat the constant "mean-mel" reference is flagged per metric.
+REFERENCE_ORDER = ("stimulus", "class-mean", "mean-mel", "shuffled")
+FLOOR = "mean-mel"
+# Rows of the paper's tables that this project does not reproduce, by dataset source: Park et
+# al.'s method (Table 1) needs their released code and checkpoints (a SpecVQGAN transformer on
+# decoded VGGish-ish features, MelGAN). The tables show them as NOT_REPRODUCED, never blank.
+NOT_REPRODUCED = "not reproduced"
+NOT_REPRODUCED_METHODS = {"brain2sound": ("Park et al.",)}
 UNCONDITIONAL_PROMPT = "none"  # Tables 1-2 are the reconstructions without prompt
 DEFAULT_P_GT = 0.25  # section 3.4: the P_gt of Tables 1-2
 
@@ -514,6 +523,7 @@ def reconstruction_table(
     p_gt: float | None = DEFAULT_P_GT,
     order: Sequence[str] = METHOD_ORDER,
     metric_columns: Sequence[str] = METRIC_COLUMNS,
+    not_reproduced: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Tables 1-2: the per-subject metrics averaged across subjects, one row per method.
 
@@ -527,11 +537,14 @@ def reconstruction_table(
         keeps all
     order : row order (case and separators ignored: ``"c2f_ldm"`` is ``"C2F-LDM"``); methods
         not in it follow, in order of appearance
+    not_reproduced : paper rows this project does not run (:data:`NOT_REPRODUCED_METHODS`): a
+        row each in its place, metrics NaN, ``note`` :data:`NOT_REPRODUCED`
 
     Returns
     -------
     DataFrame with ``method``, the metric means, ``n_subjects`` and a boolean ``best_<metric>``
-    per metric (ties all marked; the direction is :data:`HIGHER_IS_BETTER`)
+    per metric (ties all marked; the direction is :data:`HIGHER_IS_BETTER`); with
+    ``not_reproduced``, a ``note`` column
     """
     needed = ["subject", "method", "prompt", "p_gt", *metric_columns]
     missing = [column for column in needed if column not in metrics.columns]
@@ -557,14 +570,113 @@ def reconstruction_table(
             f"metrics table: method {repeated.iloc[0]!r} has rows for several prompt/p_gt "
             "values; choose one with prompt= and p_gt="
         )
-    ranked = _method_rank(list(summary["method"]), order)
+    present = {_method_key(method) for method in summary["method"]}
+    absent = [method for method in not_reproduced if _method_key(method) not in present]
+    if absent:
+        placeholders = pd.DataFrame({"method": absent, "n_subjects": 0})
+        summary = pd.concat([summary, placeholders], ignore_index=True)
+    methods = [m for m in summary["method"] if m not in REFERENCE_ORDER]
+    present = set(summary["method"])
+    ranked = _method_rank(methods, order) + [r for r in REFERENCE_ORDER if r in present]
     table = summary.set_index("method").loc[ranked].reset_index()
     table = table[["method", *metric_columns, "n_subjects"]]
+    if not_reproduced:
+        table["note"] = np.where(table["method"].isin(absent), NOT_REPRODUCED, "")
+    return calibrated(table, metric_columns)
+
+
+def calibrated(
+    table: pd.DataFrame, metric_columns: Sequence[str], within: str | None = None
+) -> pd.DataFrame:
+    """``reference`` (the row is a reference, not a method), ``best_<metric>`` among the methods,
+    and ``below_mean_mel``: the metrics on which a method does not beat the ``mean-mel`` row
+    (of the same ``within`` value, e.g. the same prompt, when given)."""
+    table = table.copy()
+    table["reference"] = table["method"].isin(REFERENCE_ORDER)
     for metric in metric_columns:
         values = table[metric].astype(float)
-        best = values.max() if HIGHER_IS_BETTER[metric] else values.min()
-        table[f"best_{metric}"] = np.isclose(values, best) & values.notna()
+        methods = values.where(~table["reference"])
+        best = methods.max() if HIGHER_IS_BETTER[metric] else methods.min()
+        table[f"best_{metric}"] = np.isclose(values, best) & methods.notna()
+    floors = table[table["method"] == FLOOR]
+    flags = []
+    for _, row in table.iterrows():
+        floor = floors if within is None else floors[floors[within] == row[within]]
+        flags.append("" if row["reference"] else _below(row, floor, metric_columns))
+    table["below_mean_mel"] = flags
     return table
+
+
+def _below(row: pd.Series, floor: pd.DataFrame, metric_columns: Sequence[str]) -> str:
+    """The metrics on which ``row`` does not beat the single ``floor`` row (none if no floor)."""
+    if floor.empty:
+        return ""
+    below = []
+    for metric in metric_columns:
+        value, level = float(row[metric]), float(floor[metric].iloc[0])
+        beaten = value > level if HIGHER_IS_BETTER[metric] else value < level
+        if np.isfinite(value) and np.isfinite(level) and not beaten:
+            below.append(metric)
+    return ",".join(below)
+
+
+# The coarse-to-fine claims of the paper (Tables 1-2, section 3.2), as (better, worse) methods.
+C2F_CLAIMS = (
+    ("C2F-Decoder", "Fine-Decoder"),
+    ("C2F-LDM", "Fine-LDM"),
+    ("C2F-Decoder", "LiR"),
+    ("C2F-Decoder", "MLP"),
+    ("C2F-Decoder", "BiLSTM"),
+    ("C2F-Decoder", "Transformer"),
+)
+CONFIDENCE = 0.95
+
+
+def claims_table(
+    metrics: pd.DataFrame,
+    claims: Sequence[tuple[str, str]] = C2F_CLAIMS,
+    metric_columns: Sequence[str] = METRIC_COLUMNS,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """Each claim "A beats B" per metric: the per-subject differences, their mean and t interval.
+
+    ``metrics`` is Tables 1-2's per-subject rows (one P_gt, no prompt). The difference is taken
+    in the claim's direction (positive: A is better, whatever the metric's direction); the claim
+    ``holds`` when the whole ``confidence`` interval (Student's t over subjects, which are
+    independently seeded simulations on the demo) lies above zero.
+    """
+    records = []
+    by_method = {m: rows.set_index("subject") for m, rows in metrics.groupby("method")}
+    for better, worse in claims:
+        if better not in by_method or worse not in by_method:
+            continue
+        subjects = by_method[better].index.intersection(by_method[worse].index)
+        for metric in metric_columns:
+            sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
+            a = by_method[better].loc[subjects, metric].astype(float)
+            b = by_method[worse].loc[subjects, metric].astype(float)
+            differences = (sign * (a - b)).dropna().to_numpy()
+            n = differences.size
+            mean = float(differences.mean()) if n else float("nan")
+            half = float("nan")
+            if n >= 2:
+                sem = differences.std(ddof=1) / np.sqrt(n)
+                half = float(sps.t.ppf(0.5 + confidence / 2, n - 1) * sem)
+            records.append(
+                {
+                    "claim": f"{better} > {worse}",
+                    "metric": metric,
+                    "n_subjects": n,
+                    "mean_difference": mean,
+                    "ci_low": mean - half,
+                    "ci_high": mean + half,
+                    "holds": bool(n >= 2 and mean - half > 0),
+                }
+            )
+    return pd.DataFrame(
+        records,
+        columns=["claim", "metric", "n_subjects", "mean_difference", "ci_low", "ci_high", "holds"],
+    )
 
 
 PROMPT_ORDER = ("none", "text", "audio")  # Table 3's rows within a P_gt
@@ -587,39 +699,59 @@ def conditional_table(
     missing = [column for column in needed if column not in metrics.columns]
     if missing:
         raise InputError(f"metrics table: missing columns {missing} (has {list(metrics.columns)})")
-    rows = metrics[metrics["method"] == method]
+    cells = [(method, float(p_gt), prompt) for p_gt in p_gts for prompt in prompts]
+    cells += [(reference, np.nan, prompt) for prompt in prompts for reference in REFERENCE_ORDER]
     records = []
-    for p_gt in p_gts:
-        for prompt in prompts:
-            chosen = rows[np.isclose(rows["p_gt"].astype(float), p_gt) & (rows["prompt"] == prompt)]
-            record = {"p_gt": float(p_gt), "prompt": prompt}
-            record.update({m: chosen[m].astype(float).mean() for m in metric_columns})
-            record["n_subjects"] = chosen["subject"].nunique()
-            record["n_clips"] = chosen["n_clips"].astype(float).mean()
-            records.append(record)
-    table = pd.DataFrame(records)
-    for metric in metric_columns:
-        values = table[metric].astype(float)
-        best = values.max() if HIGHER_IS_BETTER[metric] else values.min()
-        table[f"best_{metric}"] = np.isclose(values, best) & values.notna()
-    return table
+    for name, p_gt, prompt in cells:
+        rows = metrics[(metrics["method"] == name) & (metrics["prompt"] == prompt)]
+        if np.isfinite(p_gt):
+            rows = rows[np.isclose(rows["p_gt"].astype(float), p_gt)]
+        if np.isnan(p_gt) and rows.empty:
+            continue  # no reference rows for a prompt nothing was generated with
+        record = {"method": name, "p_gt": p_gt, "prompt": prompt}
+        record.update({m: rows[m].astype(float).mean() for m in metric_columns})
+        record["n_subjects"] = rows["subject"].nunique()
+        record["n_clips"] = rows["n_clips"].astype(float).mean()
+        records.append(record)
+    return calibrated(pd.DataFrame(records), metric_columns, within="prompt")
 
 
 def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     """A :func:`reconstruction_table` or :func:`conditional_table` as Markdown: arrows in the
-    header, the best in bold, "-" where there is nothing to score."""
+    header, the best method in bold, † where a method does not beat the mean-mel reference,
+    reference rows in italics, "-" where there is nothing to score."""
     metrics = [c for c in table.columns if c in HIGHER_IS_BETTER]
-    keys = ["method"] if "method" in table.columns else ["p_gt", "prompt"]
+    keys = ["method"] if "prompt" not in table.columns else ["method", "p_gt", "prompt"]
+    keys = [key for key in keys if key in table.columns]
     names = {"method": "Model", "p_gt": "P_gt", "prompt": "Prompt"}
     header = [names[key] for key in keys] + [
         f"{METRIC_LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
-        cells = [f"{row[key]:g}" if key == "p_gt" else str(row[key]) for key in keys]
+        cells = [_key_cell(row, key) for key in keys]
+        below = str(row.get("below_mean_mel", "") or "").split(",")
         for metric in metrics:
             value = row[metric]
-            text = "-" if pd.isna(value) else f"{value:.{digits}f}"
+            empty = NOT_REPRODUCED if row.get("note", "") == NOT_REPRODUCED else "-"
+            text = empty if pd.isna(value) else f"{value:.{digits}f}"
+            if metric in below:
+                text += " †"
             cells.append(f"**{text}**" if row.get(f"best_{metric}", False) else text)
+        if row.get("reference", False):
+            cells = [f"*{cell}*" for cell in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    legend = (
+        "\n*Italics*: references (stimulus: the clip through the vocoder, the ceiling; class-mean: "
+        "the mean mel of its class in training; mean-mel: the training stimuli's mean mel; "
+        "shuffled: another test clip). †: does not beat mean-mel. FD and FAD from fewer clips "
+        "than embedding dimensions (metrics.tsv: covariance singular) compare at equal clip "
+        "counts only.\n"
+    )
+    return "\n".join(lines) + "\n" + (legend if "reference" in table.columns else "")
+
+
+def _key_cell(row: pd.Series, key: str) -> str:
+    if key == "p_gt":
+        return "-" if pd.isna(row[key]) else f"{row[key]:g}"
+    return str(row[key])

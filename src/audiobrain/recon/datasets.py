@@ -15,7 +15,10 @@ Every dataset, real or the demo (:mod:`audiobrain.recon.demo`), is written to on
                           paper does); sidecar with counts, voxels, dataset and subject.
 
 :func:`check_sample_counts` compares a copy with Table 4 and warns, rather than fails, on a
-mismatch: a lab's download may differ (footnote 4: YouTube clips vanish).
+mismatch: a lab's download may differ (footnote 4: YouTube clips vanish). Two mismatches are
+errors, each with a config key to relax it: Brain2Sound samples without audio beyond 5 % of Table
+4's (:func:`check_missing_audio`) and Brain2Speech voxel sets of other sizes than Table 4's
+(:func:`check_voxel_sets`).
 
 Layouts read (root folders are config keys, named in every error)
 -----------------------------------------------------------------
@@ -29,10 +32,13 @@ Brain2Sound (Park et al., 2023; github.com/KamitaniLab/SoundReconstruction, ``da
   repetitions are averaged per sample name, as the release's ``featdec_fastl2lir_predict.py`` does.
   Labels (VGGSound classes) come from ``<root>/SoundReconstruction_stimulus.csv`` when present.
   *Assumptions*: the release ships no audio; the 8 s VGGSound clips are expected in
-  ``<root>/stimuli/<clip>.wav`` and sample names read ``<clip>_slide<k>`` (k = 0, 1, 2), the naming
-  of the release's per-window feature files (e.g. ``-0pJqpNjft4_test_slide0``), with ``<clip>`` =
-  ``<YouTube ID>_<train|test>``; window k is ``[2k, 2k + 4)`` s of the clip (4 s windows, 2 s
-  stride). Samples whose clip is missing are dropped and counted (footnote 4).
+  ``<root>/stimuli/<clip>.wav`` (or ``audio_dir``; rule ``recon_stimulus_clips`` cuts them from
+  downloaded audio as ``<YouTube ID>_<start_ms>.wav``, :mod:`audiobrain.recon.stimulus_clips`)
+  and sample names read ``<clip>_slide<k>`` (k = 0, 1, 2), the naming of the release's per-window
+  feature files (e.g. ``-0pJqpNjft4_test_slide0``), with ``<clip>`` = ``<YouTube ID>_<train|test>``
+  or the unique clip name; window k is ``[2k, 2k + 4)`` s of the clip (4 s windows, 2 s stride).
+  Samples whose clip is missing are dropped and counted (footnote 4); more than 5 % of a
+  subject's Table 4 samples without audio is an error (:func:`check_missing_audio`).
 Brain2Music (Nakai et al., 2022; OpenNeuro ds003720, its ``README``):
   ``<root>/sub-00N/func/sub-00N_task-{Training,Test}_run-NN_events.tsv`` (``onset``, ``genre``
   quoted as ``'jazz'``, ``track``, ``start``, ``end``) and the release's preprocessed responses
@@ -45,7 +51,9 @@ Brain2Music (Nakai et al., 2022; OpenNeuro ds003720, its ``README``):
   ``.au``), excerpt ``[start, start + 15)`` s with 2 s fades as the README describes.
   *Assumptions*: row r of a response file is TR r of the runs in run order with the repeated first
   clip removed, i.e. clip r % 10 of the r // 10-th remaining event, as the row counts imply; the
-  fades are linear; the README's RMS normalisation is not applied.
+  pairing has no hemodynamic lag unless ``lag_trs`` gives one (:data:`BRAIN2MUSIC_LAG_TRS`,
+  :func:`brain2music_pairs`); the fades are linear; the README's RMS normalisation is not
+  applied.
 Brain2Speech (LeBel et al., 2023; OpenNeuro ds003020; github.com/HuthLab/deep-fMRI-dataset):
   ``<root>/derivative/preprocessed_data/UTS0N/<story>.hf5`` (HDF5, responses under ``data`` or, in
   the first release, ``resp``; the test story ``wheretheressmoke`` also holds
@@ -57,8 +65,9 @@ Brain2Speech (LeBel et al., 2023; OpenNeuro ds003020; github.com/HuthLab/deep-fM
   trims rows ``[10:-5]`` (``stimulus_utils.load_simulated_trfiles``, ``apply_zscore_and_hrf``). It
   is paired with the 2 s clip that starts 4 s earlier (A.1); the last 10 clips of each test story
   become audio prompts (split ``prompt``) and their volumes are left out of the test set.
-  *Assumptions*: that timing; the voxel selection of Table 4 (AC, FFA, OFA, PPA) is not derivable
-  from the release without pycortex, so it is passed in (``voxel_masks``); training stories'
+  *Assumptions*: that timing; the voxel selection of Table 4 comes from the release's pycortex
+  ROIs, exported once per subject (:mod:`audiobrain.recon.pycortex_rois`), and is passed in
+  (``voxel_masks``); its counts must match Table 4 (:func:`check_voxel_sets`); training stories'
   speaker genders are unknown to the release and are ``n/a`` unless given.
 """
 
@@ -76,6 +85,7 @@ import pandas as pd
 
 from audiobrain.audio import SAMPLE_RATE_HZ, load_audio, load_segment
 from audiobrain.io import InputError, load_npz, save_arrays, write_tsv
+from audiobrain.recon import stimulus_clips
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +140,9 @@ BRAIN2SOUND_AC_ROIS = tuple(
     for area in ("A1", "MBelt", "PBelt", "LBelt", "RI", "A4", "A5")
 )
 BRAIN2SOUND_LABEL_KEY = "sample_name"
+# Footnote 4: clips vanished from YouTube, so Table 4 has slightly fewer than 14,400 training
+# samples; a copy more than this fraction short of Table 4 (per subject and split) is an error.
+BRAIN2SOUND_MAX_MISSING_AUDIO = 0.05
 _BDPY_CHUNK_ROWS = 256  # rows of a bdpy dataset read at once (whole-brain rows are wide)
 
 # Brain2Music: ds003720 README and A.1.
@@ -138,6 +151,12 @@ BRAIN2MUSIC_PIECE_S = 15.0
 BRAIN2MUSIC_CLIPS_PER_PIECE = 10
 BRAIN2MUSIC_FADE_S = 2.0
 BRAIN2MUSIC_TASKS = {"train": "Training", "test": "Test"}
+# Hemodynamic lag of the Brain2Music pairing in TRs of 1.5 s. Neither ds003720's README nor the
+# paper (A.1: "segmented into 10 clips of 1.5 seconds each to match the TR", fMRI "preprocessed
+# by Denk et al.") states a shift, unlike Brain2Speech's 4 s, so row r stays with the clip played
+# during it; recon.sources.<dataset>.lag_trs sets another, and rule recon_lag_scan logs D_sem's
+# test PCC over lags 0-4 to check it.
+BRAIN2MUSIC_LAG_TRS = 0
 
 # Brain2Speech: A.1 and the release code (module docstring).
 BRAIN2SPEECH_TR_S = 2.0
@@ -405,7 +424,6 @@ def _average_by(voxels: np.ndarray, labels: np.ndarray, order: Sequence[str]) ->
 # Brain2Sound (KamitaniLab SoundReconstruction)
 
 _SLIDE = re.compile(r"^(?P<clip>.+)_slide(?P<k>\d+)$")
-_CLIP_SPLIT = re.compile(r"^(?P<ytid>.+)_(train|test)$")
 
 
 def prepare_brain2sound(
@@ -416,6 +434,8 @@ def prepare_brain2sound(
     rois: Sequence[str] = BRAIN2SOUND_AC_ROIS,
     audio_dir: str | os.PathLike | None = None,
     config_key: str = CONFIG_KEYS["brain2sound"],
+    max_missing_audio: float = BRAIN2SOUND_MAX_MISSING_AUDIO,
+    missing_key: str = "recon.sources.brain2sound.max_missing_audio",
 ) -> pd.DataFrame:
     """Brain2Sound in the common format (layout and assumptions in the module docstring).
 
@@ -425,7 +445,10 @@ def prepare_brain2sound(
     out_dir : where the common format is written.
     subjects : ``S1``-``S5`` by default.
     rois : bdpy metadata keys whose voxels are kept (union); the release's ``AC`` by default.
-    audio_dir : folder of the 8 s clips (default ``<root>/stimuli``).
+    audio_dir : folder of the 8 s clips (default ``<root>/stimuli``): ``<clip>.wav`` or, named
+        by :mod:`audiobrain.recon.stimulus_clips`, ``<YouTube ID>_<start_ms>.wav``.
+    max_missing_audio : more than this fraction of a subject's Table 4 samples (per split)
+        without audio is an InputError naming ``missing_key`` (footnote 4 lost a few percent).
 
     Returns
     -------
@@ -447,12 +470,12 @@ def prepare_brain2sound(
         for split in ("train", "test")
     }
     names = {key: _bdpy_labels(path, BRAIN2SOUND_LABEL_KEY) for key, path in files.items()}
-    labels = _vggsound_labels(root / "SoundReconstruction_stimulus.csv")
+    aliases, labels = _release_clips(root / stimulus_clips.RELEASE_TABLE)
     rows, waveforms, missing = [], [], set()
     for split in ("train", "test"):
         wanted = sorted({name for (_, s), found in names.items() if s == split for name in found})
         rows_split, audio_split, missing_split = _brain2sound_windows(
-            wanted, split, audio_dir, labels
+            wanted, split, audio_dir, aliases, labels
         )
         rows += rows_split
         waveforms += audio_split
@@ -467,6 +490,17 @@ def prepare_brain2sound(
     table = pd.DataFrame(rows, columns=list(STIMULUS_COLUMNS))
     stimuli = StimulusSet(table, np.stack(waveforms))
     kept = set(table["stimulus_id"])
+    coverage = {}  # (subject, split) -> (samples with audio, samples); test repetitions averaged
+    for (subject, split), found in names.items():
+        found = np.unique(found) if split == "test" else found
+        coverage[subject, split] = (int(np.isin(found, list(kept)).sum()), len(found))
+    check_missing_audio(
+        "brain2sound",
+        coverage,
+        max_fraction=max_missing_audio,
+        missing_key=missing_key,
+        audio_dir=audio_dir,
+    )
 
     def subject_data():
         for subject in subjects:
@@ -499,11 +533,17 @@ def prepare_brain2sound(
     return _finish(Path(out_dir), "brain2sound", stimuli, subject_data(), meta)
 
 
-def _brain2sound_windows(names, split, audio_dir: Path, labels: Mapping[str, str]):
-    """Stimulus rows and 4 s windows for sample names ``<clip>_slide<k>`` of one split."""
+def _brain2sound_windows(
+    names, split, audio_dir: Path, aliases: Mapping[str, str | None], labels: Mapping[str, str]
+):
+    """Stimulus rows and 4 s windows for sample names ``<clip>_slide<k>`` of one split.
+
+    ``<clip>`` is read from ``<audio_dir>/<clip>.wav`` or, through the release table's
+    ``aliases``, from the unique clip name's file (:mod:`audiobrain.recon.stimulus_clips`).
+    """
     rows, waveforms, missing = [], [], set()
     clip_n = round(CLIP_S["brain2sound"] * SAMPLE_RATE_HZ)
-    cache: dict[str, np.ndarray] = {}
+    cache: dict[Path, np.ndarray] = {}
     for name in names:
         match = _SLIDE.match(name)
         if match is None:
@@ -511,30 +551,59 @@ def _brain2sound_windows(names, split, audio_dir: Path, labels: Mapping[str, str
                 f"Brain2Sound sample name {name!r} is not '<clip>_slide<k>' (module docstring)"
             )
         clip, k = match.group("clip"), int(match.group("k"))
+        unique = aliases.get(clip)
         path = audio_dir / f"{clip}.wav"
+        if not path.is_file() and unique is not None:
+            path = audio_dir / f"{unique}.wav"
         if not path.is_file():
+            if clip in aliases and unique is None:
+                log.warning("Brain2Sound: %r names a YouTube ID with two windows", clip)
             missing.add(clip)
             continue
-        if clip not in cache:
-            cache = {clip: load_audio(path)}  # windows of one clip are consecutive in `names`
+        if path not in cache:
+            cache = {path: load_audio(path)}  # windows of one clip are consecutive in `names`
         start_s = k * BRAIN2SOUND_WINDOW_STRIDE_S
         start = round(start_s * SAMPLE_RATE_HZ)
-        waveforms.append(_fit_length(cache[clip][start : start + clip_n], clip_n))
-        ytid = _CLIP_SPLIT.match(clip)
-        label = labels.get(ytid.group("ytid") if ytid else clip, NO_LABEL)
+        waveforms.append(_fit_length(cache[path][start : start + clip_n], clip_n))
+        label = labels.get(unique or clip, NO_LABEL)
         rows.append((name, split, str(path), start_s, CLIP_S["brain2sound"], label, "sound"))
     return rows, waveforms, missing
 
 
-def _vggsound_labels(path: Path) -> dict[str, str]:
-    """YouTube ID -> VGGSound class from the release's stimulus list, if it is there."""
+def _release_clips(path: Path) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Clip aliases and clip -> VGGSound class from the release's stimulus table, if there."""
     if not path.is_file():
         log.warning("%s not found: Brain2Sound labels will be %r", path, NO_LABEL)
-        return {}
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not {"YouTube ID", "label"} <= set(table.columns):
-        raise InputError(f"{path}: expected columns 'YouTube ID' and 'label', found {list(table)}")
-    return dict(zip(table["YouTube ID"][::-1], table["label"][::-1], strict=True))
+        return {}, {}
+    release = stimulus_clips.read_release_table(path)
+    labels = dict(zip(release["clip"], release["label"], strict=True))
+    return stimulus_clips.clip_aliases(release), labels
+
+
+def check_missing_audio(
+    dataset: str,
+    coverage: Mapping[tuple[str, str], tuple[int, int]],
+    *,
+    max_fraction: float,
+    missing_key: str,
+    audio_dir: Path,
+) -> None:
+    """InputError when a subject's samples with audio fall short of Table 4 by more than
+    ``max_fraction`` of its count (per split; subjects Table 4 lacks: of the file's samples).
+
+    ``coverage``: (subject, split) -> (samples with audio, samples in the fMRI file).
+    """
+    expected = EXPECTED_COUNTS.get(dataset, {})
+    short = []
+    for (subject, split), (with_audio, total) in coverage.items():
+        want = expected[subject][("train", "test").index(split)] if subject in expected else total
+        if want - with_audio > max_fraction * want:
+            short.append(f"{subject} {split}: {with_audio} of {want}")
+    if short:
+        raise InputError(
+            f"{audio_dir}: too few {dataset} samples have audio ({'; '.join(short)} Table 4 "
+            f"samples; at most {max_fraction:.0%} may be missing, config {missing_key})"
+        )
 
 
 def _h5py():
@@ -613,8 +682,10 @@ def prepare_brain2music(
     out_dir: str | os.PathLike,
     *,
     subjects: Sequence[str] = tuple(EXPECTED_COUNTS["brain2music"]),
+    lag_trs: int = BRAIN2MUSIC_LAG_TRS,
     config_key: str = CONFIG_KEYS["brain2music"],
     gtzan_config_key: str = CONFIG_KEYS["gtzan"],
+    lag_config_key: str = "recon.sources.brain2music.lag_trs",
 ) -> pd.DataFrame:
     """Brain2Music in the common format (layout and assumptions in the module docstring).
 
@@ -624,36 +695,31 @@ def prepare_brain2music(
     gtzan_root : the GTZAN genre collection (``<genre>.000NN.wav`` files anywhere below).
     out_dir : where the common format is written.
     subjects : BIDS labels, ``001``-``005`` by default.
+    lag_trs : hemodynamic lag of the pairing in TRs (:func:`brain2music_pairs`).
     """
     root = _need_dir(Path(root), config_key, "OpenNeuro ds003720")
     gtzan_root = _need_dir(Path(gtzan_root), gtzan_config_key, "the GTZAN genre collection")
-    events = {
-        (subject, split): _brain2music_events(root, subject, task, config_key)
+    pairs = {
+        subject: brain2music_pairs(root, subject, lag_trs, config_key, lag_config_key)
         for subject in subjects
-        for split, task in BRAIN2MUSIC_TASKS.items()
     }
-    pieces = {
-        split: sorted({piece for (_, s), found in events.items() if s == split for piece in found})
+    paired = {
+        split: {clip for found in pairs.values() for clip in found[split][1]}
         for split in BRAIN2MUSIC_TASKS
     }
-    stimuli = _brain2music_stimuli(pieces, gtzan_root, gtzan_config_key)
+    pieces = {
+        split: sorted({piece for found in pairs.values() for piece in found[split][2]})
+        for split in BRAIN2MUSIC_TASKS
+    }
+    stimuli = _brain2music_stimuli(pieces, gtzan_root, gtzan_config_key, paired)
 
     def subject_data():
         for subject in subjects:
             parts = {}
-            for split, task in BRAIN2MUSIC_TASKS.items():
-                path = _brain2music_responses(root, subject, task, config_key)
-                responses = np.load(path, mmap_mode="r")
-                order = events[subject, split]
-                expected = len(order) * BRAIN2MUSIC_CLIPS_PER_PIECE
-                if responses.ndim != 2 or responses.shape[0] != expected:
-                    raise InputError(
-                        f"{path}: expected {expected} rows (TRs) = {len(order)} clips in the "
-                        f"{task} events x {BRAIN2MUSIC_CLIPS_PER_PIECE}, found shape "
-                        f"{responses.shape}"
-                    )
-                ids = [_clip_id(p, k) for p in order for k in range(BRAIN2MUSIC_CLIPS_PER_PIECE)]
-                parts[split] = (np.asarray(responses, dtype=np.float32), np.asarray(ids), path)
+            for split in BRAIN2MUSIC_TASKS:
+                path, ids, _ = pairs[subject][split]
+                responses = np.asarray(np.load(path, mmap_mode="r"), dtype=np.float32)
+                parts[split] = (responses, ids, path)
             heard = set(parts["test"][1])
             test_order = [i for i in stimuli.table["stimulus_id"] if i in heard]
             yield SubjectFMRI(
@@ -663,14 +729,63 @@ def prepare_brain2music(
                 test_voxels=_average_by(parts["test"][0], parts["test"][1], test_order),
                 test_stimulus=np.asarray(test_order, dtype=str),
                 source=str(parts["train"][2]),
+                notes={"lag_trs": lag_trs, "lag_s": lag_trs * BRAIN2MUSIC_TR_S},
             )
 
-    meta = {"root": str(root), "gtzan_root": str(gtzan_root)}
+    meta = {"root": str(root), "gtzan_root": str(gtzan_root), "lag_trs": lag_trs}
     return _finish(Path(out_dir), "brain2music", stimuli, subject_data(), meta)
 
 
-def _brain2music_events(root: Path, subject: str, task: str, config_key: str) -> list[tuple]:
-    """``(genre, track, start_s)`` of each clip whose TRs are in the responses, in order."""
+def brain2music_pairs(
+    root: str | os.PathLike,
+    subject: str,
+    lag_trs: int = BRAIN2MUSIC_LAG_TRS,
+    config_key: str = CONFIG_KEYS["brain2music"],
+    lag_config_key: str = "recon.sources.brain2music.lag_trs",
+) -> dict[str, tuple[Path, np.ndarray, set]]:
+    """The clip each response row of a subject is paired with, for a lag of ``lag_trs`` TRs.
+
+    A run plays its events back to back, ten 1.5 s clips per 15 s piece, one per volume; the
+    response files hold every volume after the first piece's ten (module docstring). Row ``r``
+    of a run is the volume acquired during clip ``10 + r`` of the run's clip sequence and, with a
+    lag of ``L`` TRs, is paired with clip ``10 + r - L``: for ``L > 0`` the first rows go to the
+    last clips of the repeated first piece, whose audio is the same clip heard elsewhere.
+
+    Returns
+    -------
+    split -> (response file, clip id per row ``(n_rows,)``, the pieces paired).
+    """
+    if not 0 <= int(lag_trs) <= BRAIN2MUSIC_CLIPS_PER_PIECE:
+        raise InputError(
+            f"config {lag_config_key}: expected 0..{BRAIN2MUSIC_CLIPS_PER_PIECE} TRs (the first "
+            f"piece of a run holds that many clips before the responses start), got {lag_trs}"
+        )
+    root = Path(root)
+    out = {}
+    n = BRAIN2MUSIC_CLIPS_PER_PIECE
+    for split, task in BRAIN2MUSIC_TASKS.items():
+        runs = _brain2music_runs(root, subject, task, config_key)
+        path = _brain2music_responses(root, subject, task, config_key)
+        shape = np.load(path, mmap_mode="r").shape
+        n_clips = sum(len(run) - 1 for run in runs)
+        if len(shape) != 2 or shape[0] != n_clips * n:
+            raise InputError(
+                f"{path}: expected {n_clips * n} rows (TRs) = {n_clips} clips in the {task} "
+                f"events x {n}, found shape {shape}"
+            )
+        ids, pieces = [], set()
+        for run in runs:
+            sequence = [(piece, k) for piece in run for k in range(n)]
+            for row in range((len(run) - 1) * n):
+                piece, k = sequence[n + row - int(lag_trs)]
+                ids.append(_clip_id(piece, k))
+                pieces.add(piece)
+        out[split] = (path, np.asarray(ids, dtype=str), pieces)
+    return out
+
+
+def _brain2music_runs(root: Path, subject: str, task: str, config_key: str) -> list[list[tuple]]:
+    """``(genre, track, start_s)`` of every event of each run, runs and events in order."""
     func = root / f"sub-{subject}" / "func"
     files = sorted(
         func.glob(f"sub-{subject}_task-{task}_run-*_events.tsv"),
@@ -680,16 +795,21 @@ def _brain2music_events(root: Path, subject: str, task: str, config_key: str) ->
         raise InputError(
             f"{func}: no sub-{subject}_task-{task}_run-*_events.tsv (check {config_key})"
         )
-    pieces = []
+    runs = []
     for path in files:
         table = pd.read_csv(path, sep="\t", dtype={"genre": str})
         missing = {"onset", "genre", "track", "start"} - set(table.columns)
         if missing:
             raise InputError(f"{path}: missing column(s) {sorted(missing)}")
-        table = table.sort_values("onset", kind="stable").iloc[1:]  # the repeated first clip
-        for genre, track, start in zip(table["genre"], table["track"], table["start"], strict=True):
-            pieces.append((genre.strip().strip("'\"").strip(), int(track), round(float(start), 2)))
-    return pieces
+        table = table.sort_values("onset", kind="stable")
+        events = zip(table["genre"], table["track"], table["start"], strict=True)
+        runs.append([
+            (genre.strip().strip("'\"").strip(), int(track), round(float(start), 2))
+            for genre, track, start in events
+        ])  # fmt: skip
+        if len(runs[-1]) < 2:
+            raise InputError(f"{path}: a run needs its repeated first event and at least one more")
+    return runs
 
 
 def _brain2music_responses(root: Path, subject: str, task: str, config_key: str) -> Path:
@@ -706,7 +826,10 @@ def _clip_id(piece: tuple, k: int) -> str:
     return f"{genre}.{track:05d}_{round(start_s * 1000):06d}ms_clip{k:02d}"
 
 
-def _brain2music_stimuli(pieces: Mapping[str, list], gtzan_root: Path, config_key: str):
+def _brain2music_stimuli(
+    pieces: Mapping[str, list], gtzan_root: Path, config_key: str, paired: Mapping[str, set]
+):
+    """The clips of ``pieces`` that some response row is paired with (``paired`` ids by split)."""
     files = {path.stem: path for ext in ("wav", "au") for path in gtzan_root.rglob(f"*.{ext}")}
     clip_n = round(BRAIN2MUSIC_TR_S * SAMPLE_RATE_HZ)
     piece_n = clip_n * BRAIN2MUSIC_CLIPS_PER_PIECE
@@ -725,6 +848,8 @@ def _brain2music_stimuli(pieces: Mapping[str, list], gtzan_root: Path, config_ke
                 )
             audio = _fit_length(load_segment(path, start_s, BRAIN2MUSIC_PIECE_S), piece_n) * fade
             for k in range(BRAIN2MUSIC_CLIPS_PER_PIECE):
+                if _clip_id(piece, k) not in paired[split]:
+                    continue
                 waveforms.append(audio[k * clip_n : (k + 1) * clip_n])
                 clip_start = round(start_s + k * BRAIN2MUSIC_TR_S, 3)
                 rows.append(
@@ -757,6 +882,8 @@ def prepare_brain2speech(
     voxel_masks: Mapping[str, np.ndarray] | None = None,
     story_genders: Mapping[str, str] | None = None,
     config_key: str = CONFIG_KEYS["brain2speech"],
+    allow_voxel_count_mismatch: bool = False,
+    mismatch_key: str = "recon.sources.brain2speech.allow_voxel_count_mismatch",
 ) -> pd.DataFrame:
     """Brain2Speech in the common format (layout and assumptions in the module docstring).
 
@@ -768,7 +895,10 @@ def prepare_brain2speech(
     train_stories, test_stories : story names; test stories map to the speaker's gender.
     n_prompt : the last clips of each test story that become audio prompts.
     lag_s : the clip paired with a volume starts this long before the volume.
-    voxel_masks : per subject, a boolean mask or indices of the voxels to keep (all if absent).
+    voxel_masks : per subject, a boolean mask or indices of the voxels to keep (all if absent),
+        e.g. Table 4's ROIs (:func:`audiobrain.recon.pycortex_rois.roi_voxel_masks`); a count
+        that differs from Table 4's is an InputError unless ``allow_voxel_count_mismatch``
+        (``mismatch_key``), then a warning.
     story_genders : speaker gender of training stories, for their labels (``n/a`` if absent).
     """
     root = _need_dir(Path(root), config_key, "OpenNeuro ds003020")
@@ -783,6 +913,19 @@ def prepare_brain2speech(
         for subject in subjects
         for story in stories
     }
+    selections = None
+    if voxel_masks is not None:
+        absent = [subject for subject in subjects if subject not in voxel_masks]
+        if absent:
+            raise InputError(f"Brain2Speech voxel sets: no mask for subject(s) {absent}")
+        first = next(iter(stories))
+        selections = {s: _speech_voxel_set(voxel_masks[s], files[s, first]) for s in subjects}
+        check_voxel_sets(
+            "brain2speech",
+            selections,
+            allow_mismatch=allow_voxel_count_mismatch,
+            mismatch_key=mismatch_key,
+        )
     n_rows = {key: _speech_n_rows(path) for key, path in files.items()}
     pairs = {key: _speech_pairs(n, lag_s) for key, n in n_rows.items()}  # row -> clip index
     rows, waveforms, valid = [], [], {}
@@ -816,8 +959,13 @@ def prepare_brain2speech(
             for story, split in stories.items():
                 path = files[subject, story]
                 responses = _speech_responses(path)
-                if voxel_masks is not None and subject in voxel_masks:
-                    responses = responses[:, np.asarray(voxel_masks[subject])]
+                if selections is not None:
+                    if responses.shape[1] != selections[subject].size:
+                        raise InputError(
+                            f"{path}: {responses.shape[1]} voxels, but {subject}'s voxel mask "
+                            f"covers {selections[subject].size}"
+                        )
+                    responses = responses[:, selections[subject]]
                 usable, prompts = valid[story]
                 for row, clip in pairs[subject, story].items():
                     if clip not in usable:
@@ -870,6 +1018,51 @@ def _speech_dataset(handle, path: Path):
     raise InputError(
         f"{path}: no 'data', 'resp' or 'individual_repeats' array; found {list(handle)}"
     )
+
+
+def _speech_voxel_set(mask: np.ndarray, path: Path) -> np.ndarray:
+    """A subject's voxel selection as a boolean mask over the columns of its response file."""
+    with _h5py().File(path, "r") as handle:
+        n_voxels = int(_speech_dataset(handle, path)[1].shape[-1])
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        selected = np.zeros(n_voxels, dtype=bool)
+        if mask.size and (mask.min() < 0 or mask.max() >= n_voxels):
+            raise InputError(f"voxel indices {mask.min()}..{mask.max()} do not fit {path}")
+        selected[mask.astype(int)] = True
+        mask = selected
+    if mask.shape != (n_voxels,):
+        raise InputError(
+            f"{path}: {n_voxels} voxels per TR, but the subject's voxel mask has shape "
+            f"{mask.shape} (it must cover the response columns, mask_thick's voxels)"
+        )
+    return mask
+
+
+def check_voxel_sets(
+    dataset: str,
+    masks: Mapping[str, np.ndarray],
+    *,
+    allow_mismatch: bool,
+    mismatch_key: str,
+) -> None:
+    """Voxels selected per subject against Table 4: an InputError on a mismatch, naming the
+    subjects and ``mismatch_key``; a warning instead when ``allow_mismatch``."""
+    expected = EXPECTED_COUNTS.get(dataset, {})
+    wrong = {
+        subject: (int(np.count_nonzero(mask)), expected[subject][2])
+        for subject, mask in masks.items()
+        if subject in expected and int(np.count_nonzero(mask)) != expected[subject][2]
+    }
+    if not wrong:
+        return
+    listed = ", ".join(f"{s}: {found} (Table 4: {want})" for s, (found, want) in wrong.items())
+    message = f"{dataset}: the voxel sets select {listed} voxels"
+    if not allow_mismatch:
+        raise InputError(
+            f"{message}; check the ROIs and their masks, or set {mismatch_key}: true to go on"
+        )
+    log.warning("%s (%s is true)", message, mismatch_key)
 
 
 def _speech_n_rows(path: Path) -> int:

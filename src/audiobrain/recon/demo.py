@@ -9,17 +9,20 @@ Stimuli mix the three kinds of the paper's datasets so that every analysis has s
 - sounds: procedural scenes of :func:`audiobrain.corpora.synthesize_scene`; label = category.
 
 Labels are balanced within each split; prompts (split ``prompt``) are speech, like Brain2Speech's
-audio prompts. The fMRI (:func:`simulate_demo_fmri`) is a fixed linear function of the pipeline's
-own semantic (CLAP) and acoustic (AudioMAE) features of the clips plus Gaussian noise: some voxels
-follow the semantic features, some the acoustic ones, the rest are pure noise, so decoders can be
-checked against the truth.
+audio prompts. The fMRI (:func:`simulate_demo_fmri`) is planted from properties of the stimuli
+themselves (:func:`stimulus_properties`), not from the features the decoders are scored in: a
+semantic voxel follows the clip's category, an acoustic voxel its fine acoustic detail within the
+category (loudness envelope, spectral shape, their course over the clip), a mixed voxel both, a
+noise voxel neither. So category is in the semantic voxels and not in the acoustic ones, and
+detail in the acoustic voxels and not in any semantic embedding: the situation the paper's
+coarse-to-fine argument starts from.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import librosa
@@ -57,7 +60,15 @@ DEMO_VOICES = {
 DEMO_RATE_WPM = (170, 200)
 PEAK_RANGE = (0.5, 0.9)  # each clip is peak-normalised to a random level in this range
 _SPLIT_STREAMS = {"train": 0, "test": 1, "prompt": 2}
-ROLES = ("semantic", "acoustic", "noise")
+ROLES = ("semantic", "acoustic", "mixed", "noise")
+ROLE_FRACTIONS = (0.25, 0.25, 0.2, 0.3)
+# Stimulus properties behind the planted fMRI: log loudness in ENVELOPE_BINS steps of the clip,
+# log-mel energy in SPECTRAL_BANDS bands (the clip's spectral shape) and in TIME_BINS x
+# SPECTRAL_BANDS cells (its course), from N_PROPERTY_MELS mel bands.
+ENVELOPE_BINS = 10
+SPECTRAL_BANDS = 8
+TIME_BINS = 4
+N_PROPERTY_MELS = 40
 
 
 # --------------------------------------------------------------------------------------------
@@ -284,6 +295,43 @@ _GENRE_MAKERS = {"classical": _classical, "disco": _disco, "jazz": _jazz, "metal
 # fMRI with planted truth
 
 
+def stimulus_properties(
+    waveforms: np.ndarray, labels: Sequence[str], train: np.ndarray
+) -> dict[str, np.ndarray]:
+    """What the demo's voxels respond to, per clip: ``category`` and within-category ``detail``.
+
+    ``category`` is the one-hot label. ``detail`` is the clip's log loudness envelope, log-mel
+    spectral shape and its course (:data:`ENVELOPE_BINS`, :data:`SPECTRAL_BANDS`,
+    :data:`TIME_BINS`), standardised on the training clips (``train``: boolean rows) and with
+    the mean of the clip's category (over the training clips) removed, so that it tells clips of
+    one category apart and carries no category information itself.
+    """
+    labels = np.asarray(labels, dtype=str)
+    classes = np.unique(labels[train])
+    category = (labels[:, None] == classes[None, :]).astype(np.float64)
+    mel = librosa.feature.melspectrogram(
+        y=np.asarray(waveforms, dtype=np.float64), sr=SAMPLE_RATE_HZ, n_mels=N_PROPERTY_MELS
+    )
+    log_mel = np.log(mel + 1e-8)  # (n, mels, frames)
+    bands = np.stack([b.mean(axis=1) for b in np.array_split(log_mel, SPECTRAL_BANDS, 1)], 1)
+    envelope = np.stack(
+        [
+            np.log(np.mean(w**2) + 1e-8)
+            for clip in waveforms
+            for w in np.array_split(clip, ENVELOPE_BINS)
+        ]
+    ).reshape(len(waveforms), ENVELOPE_BINS)
+    course = np.stack([b.mean(axis=2) for b in np.array_split(bands, TIME_BINS, 2)], 2)
+    detail = np.concatenate([envelope, bands.mean(axis=2), course.reshape(len(waveforms), -1)], 1)
+    detail = (detail - detail[train].mean(0)) / np.where(
+        detail[train].std(0) > 0, detail[train].std(0), 1.0
+    )
+    for column, _ in enumerate(classes):
+        members = category[:, column] == 1
+        detail[members] -= detail[members & train].mean(axis=0)
+    return {"category": category, "detail": detail}
+
+
 def simulate_demo_fmri(
     features_train: Mapping[str, np.ndarray],
     features_test: Mapping[str, np.ndarray],
@@ -294,37 +342,37 @@ def simulate_demo_fmri(
     n_repetitions: int = 2,
     noise: float = 1.0,
     seed: int = 0,
-    semantic_key: str = "clap",
-    acoustic_key: str = "audiomae",
-    role_fractions: tuple[float, float, float] = (0.3, 0.3, 0.4),
+    semantic_key: str = "category",
+    acoustic_key: str = "detail",
+    role_fractions: Sequence[float] = ROLE_FRACTIONS,
     n_components: int = 8,
 ) -> tuple[list[SubjectFMRI], dict]:
-    """Voxel responses that are a fixed linear function of the clips' features plus noise.
+    """Voxel responses that are fixed functions of the clips' properties plus noise.
 
-    Each feature family is flattened per stimulus (e.g. AudioMAE ``(n, N_patch, d)`` ->
-    ``(n, N_patch * d)``), standardised and projected on its first ``n_components`` principal
-    axes (training stimuli), scaled to unit variance: a fixed linear map that keeps the part of
-    the features a decoder can recover from a few hundred samples. A semantic voxel is a random
-    combination of the semantic components, an acoustic voxel of the acoustic ones, scaled to
-    unit signal variance over the training stimuli; noise voxels carry no signal. Every sample
-    adds a voxel baseline and Gaussian noise of standard deviation ``noise``.
+    Each property family (``semantic_key``: the category, ``acoustic_key``: the detail; any
+    trailing shape, flattened per stimulus) is standardised and projected on its first
+    principal axes (training stimuli; all of the category's, ``n_components`` of the detail's),
+    scaled to unit variance. A semantic voxel is a random combination of the category
+    components, an acoustic voxel of the detail components, a mixed voxel an equal-variance sum
+    of both, each scaled to unit signal variance over the training stimuli; noise voxels carry
+    no signal. Every sample adds a voxel baseline and Gaussian noise of standard deviation
+    ``noise``.
 
     Parameters
     ----------
-    features_train, features_test : feature family -> array ``(n_train or n_test, ...)``, rows in
-        the order of the table's ``train`` / ``test`` rows; any trailing shape.
+    features_train, features_test : family -> array ``(n_train or n_test, ...)``, rows in the
+        order of the table's ``train`` / ``test`` rows (:func:`stimulus_properties`).
     stimuli : the stimulus table (``split``, ``stimulus_id``); prompts are not presented.
     n_subjects, n_voxels : subjects ``01``, ``02``, ... with ``n_voxels`` each.
     n_repetitions : presentations of every stimulus: training presentations are separate
         samples, test presentations are averaged (noise sd ``noise / sqrt(n_repetitions)``).
     noise : single-trial noise standard deviation (signal sd is 1).
-    semantic_key, acoustic_key : the families that drive semantic and acoustic voxels.
-    role_fractions : shares of semantic, acoustic and noise voxels.
+    role_fractions : shares of :data:`ROLES` (semantic, acoustic, mixed, noise).
 
     Returns
     -------
     subjects : one :class:`SubjectFMRI` per subject in the common format.
-    truth : ``roles``, ``noise_sd``, ``n_repetitions``, ``transform`` (per role: ``mean``,
+    truth : ``roles``, ``noise_sd``, ``n_repetitions``, ``transform`` (per family: ``mean``,
         ``scale``, ``projection``) and per subject ``role`` (V,), ``baseline`` (V,),
         ``signal_train`` (n_train_stimuli, V), ``signal_test`` (n_test_stimuli, V).
     """
@@ -346,13 +394,21 @@ def simulate_demo_fmri(
                     f"{split} stimuli in the table"
                 )
             arrays[split] = array.reshape(len(array), -1)
-        transform[role] = _component_map(arrays["train"], n_components)
+        components = arrays["train"].shape[1] if role == "semantic" else n_components
+        transform[role] = _component_map(arrays["train"], components)
         latents[role] = {split: _project(x, transform[role]) for split, x in arrays.items()}
     fractions = np.asarray(role_fractions, dtype=float)
-    if fractions.shape != (3,) or fractions.min() < 0 or not np.isclose(fractions.sum(), 1):
-        raise ValueError(f"role_fractions must be three shares summing to 1, got {role_fractions}")
+    if (
+        fractions.shape != (len(ROLES),)
+        or fractions.min() < 0
+        or not np.isclose(fractions.sum(), 1)
+    ):
+        raise ValueError(
+            f"role_fractions must be {len(ROLES)} shares summing to 1 ({ROLES}), got "
+            f"{role_fractions}"
+        )
     counts = np.floor(fractions * n_voxels).astype(int)
-    counts[2] = n_voxels - counts[:2].sum()
+    counts[-1] = n_voxels - counts[:-1].sum()
     truth = {
         "roles": ROLES,
         "feature_keys": keys,
@@ -367,12 +423,14 @@ def simulate_demo_fmri(
         rng = np.random.default_rng([seed, number])
         role = np.repeat(np.asarray(ROLES), counts)[rng.permutation(n_voxels)]
         signal_ = {split: np.zeros((len(ids[split]), n_voxels)) for split in ids}
-        for name in ("semantic", "acoustic"):
+        for name in ("semantic", "acoustic", "mixed"):
             columns = np.flatnonzero(role == name)
-            weights = rng.standard_normal((latents[name]["train"].shape[1], columns.size))
-            weights /= (latents[name]["train"] @ weights).std(axis=0)
-            for split in ids:
-                signal_[split][:, columns] = latents[name][split] @ weights
+            sources = ("semantic", "acoustic") if name == "mixed" else (name,)
+            for source in sources:
+                weights = rng.standard_normal((latents[source]["train"].shape[1], columns.size))
+                weights /= (latents[source]["train"] @ weights).std(axis=0) * np.sqrt(len(sources))
+                for split in ids:
+                    signal_[split][:, columns] += latents[source][split] @ weights
         baseline = rng.normal(0.0, 1.0, n_voxels)
         train_rows, train_ids = [], []
         for _ in range(n_repetitions):

