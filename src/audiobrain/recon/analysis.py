@@ -80,8 +80,11 @@ HIGHER_IS_BETTER = {
     "clap": True,
 }
 METRIC_LABELS = {"pcc": "PCC", "psnr": "PSNR", "fd": "FD", "fad": "FAD", "kl": "KL", "clap": "CLAP"}
-# The reference rows (audiobrain.recon.pipeline.REFERENCE_METHODS) follow the methods, ceiling
-# first; a method that does not beat the constant "mean-mel" reference is flagged per metric.
+# The reference rows of every table (audiobrain.recon.pipeline.reference_reconstructions) follow
+# the methods: the ceiling (the clip itself through the vocoder), an oracle of category (its
+# class's training mean mel), a constant (the training mean mel) and chance (another test clip).
+# A method that does not beat the constant "mean-mel" has learnt nothing about the clip; it is
+# flagged per metric.
 REFERENCE_ORDER = ("stimulus", "class-mean", "mean-mel", "shuffled")
 FLOOR = "mean-mel"
 # Rows of the paper's tables that this project does not reproduce, by dataset source: Park et

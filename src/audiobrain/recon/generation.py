@@ -241,10 +241,11 @@ def audio_prompts_for(
     return np.asarray(chosen, dtype=str)
 
 
-def derangement(n: int, seed: int) -> np.ndarray:
-    """A seeded permutation without fixed points (n >= 2): every clip gets another's ``c_gt``."""
+def derangement(n: int, seed, what: str = "latent diffusion: the shuffled-condition check"):
+    """A seeded permutation without fixed points (n >= 2): every clip gets another clip's
+    condition or stimulus. ``seed``: an int or a sequence of ints (numpy's seed sequences)."""
     if n < 2:
-        raise InputError("latent diffusion: the shuffled-condition check needs >= 2 clips")
+        raise InputError(f"{what} needs >= 2 clips, found {n}")
     order = np.random.default_rng(seed).permutation(n)
     shuffled = np.empty(n, dtype=int)
     shuffled[order] = np.roll(order, 1)  # one cycle through a random order: no fixed point

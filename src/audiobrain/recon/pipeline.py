@@ -643,14 +643,6 @@ def vocode_reconstructions(
     write_wavs(outputs["wav"], read_reconstructions(outputs["audio"]), stimuli.table)
 
 
-#: Reference rows of every table (issue: calibrated tables), in the order they are listed: the
-#: ceiling (the clip itself through the vocoder), an oracle of category (the mean mel of the
-#: clip's class in training), a constant (the training stimuli's mean mel) and chance (another
-#: test clip). A method that does not beat ``mean-mel`` has learnt nothing about the clip.
-REFERENCE_METHODS = ("stimulus", "class-mean", "mean-mel", "shuffled")
-MEAN_MEL = "mean-mel"
-
-
 def reference_reconstructions(
     stimuli_dir: PathLike,
     vocoder_mels: PathLike,
@@ -659,7 +651,8 @@ def reference_reconstructions(
     vocoder_path: str | None,
     seed: int = 0,
 ) -> None:
-    """The four :data:`REFERENCE_METHODS` for every test clip, vocoded like the methods.
+    """The four reference rows of every table (:data:`audiobrain.recon.analysis.REFERENCE_ORDER`)
+    for every test clip, vocoded like the methods.
 
     From the vocoder mels of the stimuli: ``stimulus`` is each test clip's own mel, ``mean-mel``
     the training stimuli's mean mel (frame by frame), ``class-mean`` the mean over the training
@@ -668,6 +661,9 @@ def reference_reconstructions(
     (:func:`read_reconstructions`) and a WAV folder; every subject's metrics score them on that
     subject's clips.
     """
+    from audiobrain.recon.analysis import FLOOR, REFERENCE_ORDER
+    from audiobrain.recon.generation import derangement
+
     stimuli = datasets.read_stimuli(stimuli_dir)
     table = stimuli.table
     arrays = load_npz(vocoder_mels)
@@ -691,21 +687,21 @@ def reference_reconstructions(
     mean_audio = vocoder(overall[None])[0]
     class_audio = {label: vocoder(mel[None])[0] for label, mel in class_means.items()}
     test_labels = labels.loc[ids["test"]].to_numpy()
-    partner = _derangement(len(ids["test"]), seed)
+    partner = derangement(len(ids["test"]), [seed, 17], "shuffled reference")
     references = {
         "stimulus": (stimulus_audio, mels[rows["test"]]),
         "class-mean": (
             np.stack([class_audio.get(label, mean_audio) for label in test_labels]),
             np.stack([class_means.get(label, overall) for label in test_labels]),
         ),
-        MEAN_MEL: (
+        FLOOR: (
             np.repeat(mean_audio[None], len(ids["test"]), axis=0),
             np.repeat(overall[None], len(ids["test"]), axis=0),
         ),
         "shuffled": (stimulus_audio[partner], mels[rows["test"]][partner]),
     }
     saved = {"method": [], "prompt": [], "p_gt": []}
-    for index, name in enumerate(REFERENCE_METHODS):
+    for index, name in enumerate(REFERENCE_ORDER):
         waveforms, reference_mels = references[name]
         saved["method"].append(name)
         saved["prompt"].append(UNCONDITIONAL)
@@ -717,17 +713,6 @@ def reference_reconstructions(
     saved["shuffled_partner"] = ids["test"][partner]
     save_npz(outputs["audio"], saved)
     write_wavs(outputs["wav"], read_reconstructions(outputs["audio"]), table)
-
-
-def _derangement(n: int, seed: int) -> np.ndarray:
-    """A seeded permutation of ``range(n)`` without fixed points (n >= 2)."""
-    if n < 2:
-        raise InputError(f"shuffled reference: need at least 2 test clips, found {n}")
-    rng = np.random.default_rng([seed, 17])
-    order = rng.permutation(n)
-    partner = np.empty(n, dtype=int)
-    partner[order] = np.roll(order, 1)  # each clip takes the next one's in a random cycle
-    return partner
 
 
 def write_wavs(folder: PathLike, reconstructions: Sequence[Reconstruction], table) -> None:
