@@ -73,6 +73,7 @@ render() {
 }
 render "$here/slurm.conf.in" >"$state/slurm.conf"
 render "$here/gres.conf.in" >"$state/gres.conf"
+install -m 0755 "$here/task_prolog.sh" "$state/task_prolog.sh"
 mkdir -p /etc/slurm
 cp "$state/slurm.conf" /etc/slurm/slurm.conf
 cp "$state/gres.conf" /etc/slurm/gres.conf
