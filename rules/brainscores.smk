@@ -21,7 +21,12 @@ rule brain_scores:
     group:
         "brainscores"
     conda:
-        "../envs/analysis.yaml"
+        # the torch ridge back end needs torch; the numpy one runs in the light env
+        (
+            "../envs/torch.yaml"
+            if config["ridge"]["backend"] == "torch"
+            else "../envs/analysis.yaml"
+        )
     threads: config["ridge"]["threads"]
     resources:
         mem_mb=8000,

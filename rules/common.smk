@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 
 from audiobrain.bids import dataset_subjects, raw_bold_paths, raw_events_path
+from audiobrain.cluster import check_runtime_fits, read_site
 from audiobrain.fmriprep import fmriprep_command, fmriprep_outputs
 from audiobrain.io import InputError, paths_inside
 
@@ -283,6 +284,10 @@ def fmriprep_filter_input():
 # --- networks (section 2.4): corpora, training, comparisons --------------------------------------
 TRAINED_TYPES = [network for network in NETWORK_TYPES if network != "untrained"]
 TRAINING = config["networks"]["training"]
+# The SLURM site block (profiles/slurm/site.yaml, audiobrain.cluster): the GPU type every GPU job
+# asks for, and the limits that a job's runtime must fit.
+SLURM_SITE = read_site(Path(workflow.basedir) / "profiles" / "slurm" / "site.yaml")
+check_runtime_fits(SLURM_SITE, TRAINING["runtime_min"], "networks.training.runtime_min")
 CORPORA = config.get("corpora", {})
 _missing_corpora = [network for network in TRAINED_TYPES if network not in CORPORA]
 if _missing_corpora:
@@ -355,7 +360,7 @@ def resume_checkpoint_path(network, seed):
 
 def training_settings():
     """audiobrain.training.TrainingSettings fields (and the clip-length limit) from config."""
-    job_keys = ("threads", "device", "mem_mb", "runtime_min")
+    job_keys = ("threads", "device", "mem_mb", "runtime_min", "resubmissions")
     return {key: value for key, value in TRAINING.items() if key not in job_keys}
 
 
@@ -692,9 +697,10 @@ def recon_mem_mb(paper_mb):
     )
 
 
-def recon_gpu(count):
-    """GPU rules of the reconstruction study ask for a GPU unless recon.device is cpu."""
-    return 0 if RECON.get("device", "auto") == "cpu" else count
+RECON_DEVICE = RECON.get("device", "auto")
+# CPU threads beside the GPU of each GPU job of the reconstruction study (data loading, vocoding,
+# metrics on the CPU).
+RECON_THREADS = RECON.get("threads", 1)
 
 
 def recon_outputs():

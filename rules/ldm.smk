@@ -21,11 +21,11 @@ rule recon_ldm_vae:
         "benchmarks/rules/recon/{dataset}/ldm_vae.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(32000),
         runtime=720,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=recon_ldm_settings,
         seed=RECON.get("seed"),
@@ -50,11 +50,11 @@ rule recon_vae_check:
         "benchmarks/rules/recon/{dataset}/vae_check.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(16000),
         runtime=60,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=recon_ldm_settings,
         vae_key=recon_vae_key,
@@ -83,11 +83,11 @@ rule recon_ldm_pretrain:
         "benchmarks/rules/recon/{dataset}/ldm_pretrain.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(64000),
         runtime=1440,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=recon_ldm_settings,
         seed=RECON.get("seed"),
@@ -158,11 +158,11 @@ rule recon_ldm:
         model="fine|c2f-pgt[0-9.]+",
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(64000),
         runtime=1440,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=recon_ldm_settings,
         p_gt=lambda wildcards: recon_ldm_p_gt(wildcards.model),
@@ -200,11 +200,11 @@ rule recon_ldm_sample:
         model="fine|c2f-pgt[0-9.]+",
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(32000),
         runtime=480,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         audiomae=RECON_MODELS.get("audiomae"),
         n_clips=recon_n_clips("reconstructions"),

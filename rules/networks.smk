@@ -64,12 +64,13 @@ rule train_network:
         "benchmarks/rules/train_network/net-{network}_seed-{seed}.tsv"
     wildcard_constraints:
         network="scenes|dutch|english|bengali",
+    # A job past its time limit checkpoints (SIGTERM) and the retry resumes it there.
+    retries: TRAINING["resubmissions"]
     conda:
         "../envs/torch.yaml"
     threads: TRAINING["threads"]
     resources:
-        gpu=1,
-        gpu_model="a100",
+        **SLURM_SITE.gpu_resources(TRAINING["device"]),
         mem_mb=TRAINING["mem_mb"],
         runtime=TRAINING["runtime_min"],
     params:

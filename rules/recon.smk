@@ -207,11 +207,11 @@ rule recon_clap_features:
         "benchmarks/rules/recon/{dataset}/clap_features.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(8000),
         runtime=120,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         clap=lambda wildcards: RECON_MODELS["clap"],
     script:
@@ -230,11 +230,11 @@ rule recon_audiomae_features:
         "benchmarks/rules/recon/{dataset}/audiomae_features.tsv"
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(16000),
         runtime=240,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=RECON_MODELS.get("audiomae"),
         n_patch=lambda wildcards: recon_dataset(wildcards.dataset).get("n_patch"),
@@ -320,11 +320,11 @@ rule recon_acoustic_decoder:
         variant="c2f|fine|c2f-pgt[0-9.]+",
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(32000),
         runtime=720,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         variant=lambda wildcards: wildcards.variant.split("-")[0],
         settings=recon_acoustic_settings,
@@ -402,11 +402,11 @@ rule recon_direct_network:
         kind="bilstm|transformer",
     conda:
         "../envs/torch.yaml"
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(32000),
         runtime=480,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         settings=RECON.get("direct"),
         seed=RECON.get("seed"),
@@ -465,12 +465,11 @@ rule recon_vocode:
         "../envs/torch.yaml"
     # One thread: a second one gained little (short batches, start-up), and a 1-thread job
     # leaves the other core of a laptop to another job.
-    threads: 1
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(8000),
         runtime=120,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         entries=lambda wildcards: recon_vocode_entries(wildcards.part),
         vocoder=recon_vocoder,
@@ -495,12 +494,11 @@ rule recon_references:
         "benchmarks/rules/recon/{dataset}/references.tsv"
     conda:
         "../envs/torch.yaml"
-    threads: 1
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(8000),
         runtime=120,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         vocoder=recon_vocoder,
         seed=lambda wildcards: recon_dataset(wildcards.dataset).get("seed", 0),
@@ -524,12 +522,11 @@ rule recon_subject_metrics:
         part="|".join(RECON_PARTS),
     conda:
         "../envs/torch.yaml"
-    threads: 1
+    threads: RECON_THREADS
     resources:
+        **SLURM_SITE.gpu_resources(RECON_DEVICE),
         mem_mb=recon_mem_mb(8000),
         runtime=120,
-        gpu=recon_gpu(1),
-        gpu_model="a100",
     params:
         models=RECON_MODELS,
     script:

@@ -3,6 +3,9 @@ planted maps on held-out samples, shapes and units, exact resume, determinism, b
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pytest
 import torch
@@ -15,6 +18,7 @@ from audiobrain.recon.direct import (
     fit_direct,
     predict_direct,
 )
+from audiobrain.training import TrainingStopped
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -116,6 +120,26 @@ def test_a_resumed_network_equals_an_uninterrupted_one_byte_for_byte(kind, tmp_p
     other = fit_direct(kind, X, Y, settings, seed=4, checkpoint=checkpoint, progress=False)
     fresh = fit_direct(kind, X, Y, settings, seed=4, progress=False)
     np.testing.assert_array_equal(predict_direct(other, X_test), predict_direct(fresh, X_test))
+
+
+def test_sigterm_checkpoints_the_finished_step_and_the_retry_ends_where_one_run_would(tmp_path):
+    """The reconstruction trainers (audiobrain.recon.trainer.fit) at a SLURM time limit."""
+    X, Y, X_test, _ = planted("nonlinear")
+    settings = DirectSettings(**{**TINY.__dict__, "epochs": 2})
+    whole = fit_direct("bilstm", X, Y, settings, seed=3, progress=False)
+
+    def time_limit(step):
+        if step == 23:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    checkpoint = tmp_path / "c.pt"
+    with pytest.raises(TrainingStopped, match="at step 23: checkpoint written"):
+        fit_direct(
+            "bilstm", X, Y, settings, 3, checkpoint=checkpoint, progress=False, on_step=time_limit
+        )
+    assert torch.load(checkpoint, weights_only=True)["state"]["step"] == 23
+    resumed = fit_direct("bilstm", X, Y, settings, seed=3, checkpoint=checkpoint, progress=False)
+    np.testing.assert_array_equal(predict_direct(whole, X_test), predict_direct(resumed, X_test))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -1,12 +1,15 @@
 """profiles/slurm on a real SLURM, and the paper config's dry-run with it.
 
-A one-node cluster (.ci/slurm/start.sh: munged, slurmctld, slurmd; partitions named as in the
-profile; the node declares gpu:a100:1) runs a small demo through
-`snakemake --profile profiles/slurm --profile .ci/slurm/profile` in a copy of the repository. On the
-way, the training job is killed by `scancel` once it has written a checkpoint. The run must submit
-every job with sbatch, route GPU jobs (found from the DAG's resources) to the GPU partition with the
-A100 request and the rest to the CPU partition, resume the killed training job from its checkpoint,
-and end with results byte-identical to `snakemake --cores 2` of the same config.
+A one-node cluster (.ci/slurm/start.sh: munged, slurmctld, slurmd) is set up from a site block
+unlike the profile's own (TEST_SITE: other partition names, a GRES-type GPU name, a GPU partition
+whose 1-minute limit stands for a lab's 30 minutes), written as the repository copy's
+profiles/slurm/site.yaml, the one file a lab edits. A small demo runs through
+`snakemake --profile profiles/slurm --profile .ci/slurm/profile` there. The run must submit every
+job with sbatch, let the executor plugin place GPU-declaring jobs (found from the DAG's resources)
+in the GPU partition with the site's GPU type and the rest in the CPU partition, stop the training
+job at its time limit and resume it from its checkpoint in the next submission, and end with
+results byte-identical to `snakemake --cores 2` of the same config. The paper configs' dry-runs
+are placed with the plugin's own partition selection on profiles/slurm/site.yaml.
 
 Without root or Debian's `slurmctld slurmd slurm-client munge` the SLURM tests skip with a message
 (.ci/run installs the packages and sets AUDIOBRAIN_REQUIRE_SLURM=1, which turns the skip into a
@@ -15,21 +18,24 @@ failure in CI).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import math
 import os
 import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 import yte
+from snakemake_executor_plugin_slurm.partitions import get_best_partition, read_partition_file
 from test_workflow import C2F_CONFIGS, c2f_skeleton, mous_skeleton
 
 from conftest import REDUCED_DEMO, REPO, copy_repository, merged, write_overrides
@@ -42,15 +48,34 @@ PROFILE_ARGS = ["--profile", "profiles/slurm", "--profile", ".ci/slurm/profile"]
 REQUIRE_SLURM = "AUDIOBRAIN_REQUIRE_SLURM"
 # Issue 6: the paper config's dry-run with the profile must stay within this many seconds.
 DRY_RUN_BUDGET_S = 30.0
-# What `--gpus=a100:1` (the plugin's translation of gpu=1, gpu_model="a100") reads back as.
-A100_REQUEST = "gres:gpu:a100:1"
 TRAINING_RULE = "train_network"
 RUN_TIMEOUT_S = 900
+# The CI cluster's site block: unlike profiles/slurm/site.yaml in every name and in the GPU
+# partition's time limit, which the training job reaches (SLURM stops a job 0-30 s after it).
+TEST_SITE = {
+    "account": None,
+    "qos": None,
+    "gpu_model": "a100_80gb",
+    "partitions": {
+        "standard": {"max_runtime": 240, "max_mem_mb": 16000, "max_cpus_per_task": 2},
+        "gpu_short": {
+            "max_runtime": 1,
+            "max_mem_mb": 16000,
+            "max_cpus_per_task": 2,
+            "max_gpu": 1,
+            "available_gpu_models": ["a100_80gb"],
+        },
+    },
+}
+TEST_CPU_PARTITION, TEST_GPU_PARTITION = TEST_SITE["partitions"]
+# What `--gpus=a100_80gb:1` (the plugin's translation of gpu=1, gpu_model) reads back as.
+GPU_REQUEST = f"gres:gpu:{TEST_SITE['gpu_model']}:1"
 
 # The reduced demo of conftest.py, smaller still so that the SLURM run and the local run it is
 # compared with take a few minutes on 2 cores: 3 subjects, the untrained network and one trained
-# type (whose training job is the DAG's GPU job), checkpoints every 5 steps so that the training
-# job is killed well before its end.
+# type (whose training job is the DAG's GPU job). The training asks for the GPU partition's
+# 1 minute and needs about 2 (0.3-0.4 s a step here), so SLURM stops it at least once; it
+# checkpoints every 10 steps and may be resubmitted 3 times.
 _TRAINED = [t for t in REDUCED_DEMO.get("networks", {}).get("types", []) if t != "untrained"]
 SLURM_DEMO = merged(
     REDUCED_DEMO,
@@ -62,8 +87,22 @@ SLURM_DEMO = merged(
         "recon": {"datasets": []},
     },
 )
+TRAINING_STEPS = 240
 if _TRAINED:
-    SLURM_DEMO = merged(SLURM_DEMO, {"networks": {"training": {"checkpoint_interval": 5}}})
+    SLURM_DEMO = merged(
+        SLURM_DEMO,
+        {
+            "networks": {
+                "training": {
+                    "max_steps": TRAINING_STEPS,
+                    "validation_interval": 100,
+                    "checkpoint_interval": 10,
+                    "runtime_min": TEST_SITE["partitions"][TEST_GPU_PARTITION]["max_runtime"],
+                    "resubmissions": 3,
+                }
+            }
+        },
+    )
 
 # The SLURM run and the local run (which builds LOCAL_TARGET and what it needs) must agree byte
 # for byte on every declared output under these folders that both have: cleaned BOLD, trained
@@ -84,15 +123,20 @@ class DagJob:
     outputs: list[str] = field(default_factory=list)
     wildcards: dict[str, str] = field(default_factory=dict)
     resources: dict[str, str] = field(default_factory=dict)
+    threads: int = 1
 
     @property
     def gpus(self) -> int:
         return int(self.resources.get("gpu", 0))
 
+    @property
+    def name(self) -> str:  # what the plugin's partition selection logs
+        return f"{self.rule} {self.wildcards}"
+
 
 _GROUP_HEADER = re.compile(r"^\[[^\]]+\] Group job (?P<name>\S+) ")
 _JOB_HEADER = re.compile(r"^(?P<indent>\s*)(?:local)?rule (?P<rule>\w+):$")
-_JOB_FIELD = re.compile(r"^\s+(?P<key>output|wildcards|resources): (?P<value>.*)$")
+_JOB_FIELD = re.compile(r"^\s+(?P<key>output|wildcards|resources|threads): (?P<value>.*)$")
 _JOB_STATS_ROW = re.compile(r"^(?P<rule>\w+)\s+(?P<count>\d+)$")
 
 
@@ -116,6 +160,8 @@ def dag_jobs(dry_run_output: str) -> list[DagJob]:
             key, value = match["key"], match["value"]
             if key == "output":
                 jobs[-1].outputs = value.split(", ")
+            elif key == "threads":
+                jobs[-1].threads = int(value)
             else:
                 setattr(jobs[-1], key, _key_values(value))
     stats = dict(
@@ -150,37 +196,35 @@ def submitted(jobs: list[DagJob]) -> list[DagJob | list[DagJob]]:
     return [*singles, *bundles.values()]
 
 
-def profile_settings() -> dict:
-    with (PROFILE / "config.yaml").open() as stream:
+def profile_settings(root: Path = REPO) -> dict:
+    """profiles/slurm/config.yaml as Snakemake reads it (its YTE reads site.yaml from the root)."""
+    with contextlib.chdir(root), (root / "profiles" / "slurm" / "config.yaml").open() as stream:
         return yte.process_yaml(stream, require_use_yte=True)
 
 
-def profile_partitions() -> tuple[str, str]:
-    """The profile's CPU partition (default-resources) and GPU partition (set-resources)."""
-    settings = profile_settings()
-    cpu = settings["default-resources"]["slurm_partition"]
-    gpu = {
-        r["slurm_partition"] for r in settings["set-resources"].values() if "slurm_partition" in r
-    }
-    assert len(gpu) == 1, (
-        f"profiles/slurm: expected one GPU partition in set-resources, found {gpu}"
-    )
-    return cpu, gpu.pop()
+def placed_partitions(jobs: list[DagJob], site_file: Path) -> dict[int, str | None]:
+    """The partition the executor plugin picks for each job (its own selection code), by index."""
+    partitions = read_partition_file(site_file)
+    logger = logging.getLogger("partition selection")
+    return {i: get_best_partition(partitions, job, logger) for i, job in enumerate(jobs)}
 
 
-def check_routing(jobs: list[DagJob], cpu_partition: str, gpu_partition: str) -> None:
-    """GPU jobs go to the GPU partition with an A100 and outside bundles; others to the CPU one."""
-    for job in jobs:
-        where = f"{job.rule} {job.wildcards}"
+def check_routing(jobs: list[DagJob], site_file: Path) -> None:
+    """GPU-declaring jobs land in a GPU partition with the site's GPU type and outside bundles,
+    asking for their threads; every other job in a partition without GPUs."""
+    site = yaml.safe_load(site_file.read_text())
+    with_gpus = {name for name, limits in site["partitions"].items() if limits.get("max_gpu")}
+    for i, partition in placed_partitions(jobs, site_file).items():
+        job = jobs[i]
+        assert partition is not None, f"{job.name} fits no partition of {site_file}"
+        assert int(job.resources.get("cpus_per_task", 1)) == job.threads, job.name
         if job.gpus:
-            assert job.resources.get("slurm_partition") == gpu_partition, (
-                f"{where} asks for a GPU but goes to {job.resources.get('slurm_partition')!r}: "
-                f"add {job.rule!r} to GPU_RULES in profiles/slurm/config.yaml"
-            )
-            assert job.resources.get("gpu_model") == "a100", where
-            assert job.group is None, f"{where}: a GPU job inside a CPU bundle"
+            assert partition in with_gpus, f"{job.name} asks for a GPU but goes to {partition}"
+            assert job.resources.get("gpu_model") == site["gpu_model"], job.name
+            assert job.group is None, f"{job.name}: a GPU job inside a CPU bundle"
         else:
-            assert job.resources.get("slurm_partition") == cpu_partition, where
+            assert partition not in with_gpus, f"{job.name} needs no GPU but goes to {partition}"
+            assert not job.resources.get("gpu_model"), job.name
 
 
 def snakemake(args: list[str], cwd: Path, env: dict | None = None) -> str:
@@ -212,11 +256,16 @@ def test_paper_config_dry_run_with_the_slurm_profile(tmp_path):
     config = mous_skeleton(clone)
     start = time.perf_counter()
     output = snakemake(
-        ["-n", "--profile", "profiles/slurm", "--configfile", "configs/mous.yaml"], cwd=clone
+        ["-n", "--cores", "64", "--profile", "profiles/slurm", "--configfile", "configs/mous.yaml"],
+        cwd=clone,
     )
     elapsed = time.perf_counter() - start
     jobs = dag_jobs(output)
-    check_routing(jobs, *profile_partitions())
+    check_routing(jobs, PROFILE / "site.yaml")
+    training = [job for job in jobs if job.rule == TRAINING_RULE]
+    assert training and {job.threads for job in training} == {
+        config["networks"]["training"]["threads"]
+    }
 
     components = profile_settings()["group-components"]
     units = submitted(jobs)
@@ -247,10 +296,13 @@ def test_reconstruction_paper_dag_routes_gpu_jobs_to_the_gpu_partition(tmp_path)
     clone = copy_repository(tmp_path / "audiobrain")
     c2f_skeleton(clone)
     output = snakemake(
-        ["-n", "--profile", "profiles/slurm", "--configfile", *C2F_CONFIGS], cwd=clone
+        ["-n", "--cores", "64", "--profile", "profiles/slurm", "--configfile", *C2F_CONFIGS],
+        cwd=clone,
     )
     jobs = [job for job in dag_jobs(output) if job.rule.startswith("recon_")]
-    check_routing(jobs, *profile_partitions())
+    check_routing(jobs, PROFILE / "site.yaml")
+    paper = yaml.safe_load((clone / C2F_CONFIGS[-1]).read_text())["recon"]
+    assert {job.threads for job in jobs if job.gpus} == {paper["threads"]}
     gpu_rules = {job.rule for job in jobs if job.gpus}
     assert gpu_rules == {
         "recon_clap_features",
@@ -301,12 +353,16 @@ def slurm_cluster(tmp_path_factory):
     """munged, slurmctld and slurmd for this module; stopped by PID at the end, even on failure."""
     if shutil.which("bash") is None:
         _not_available("no bash")
-    cpu_partition, gpu_partition = profile_partitions()
+    cpu_partition, gpu_partition = TEST_CPU_PARTITION, TEST_GPU_PARTITION
+    limits = TEST_SITE["partitions"]
     state = tmp_path_factory.mktemp("slurm")
     env = {
         **_client_env(),
         "SLURM_CI_CPU_PARTITION": cpu_partition,
         "SLURM_CI_GPU_PARTITION": gpu_partition,
+        "SLURM_CI_CPU_MAXTIME": str(limits[cpu_partition]["max_runtime"]),
+        "SLURM_CI_GPU_MAXTIME": str(limits[gpu_partition]["max_runtime"]),
+        "SLURM_CI_GPU_TYPE": TEST_SITE["gpu_model"],
     }
     start = time.perf_counter()
     try:
@@ -352,55 +408,6 @@ def rule_of(comment: str, rules: set[str]) -> str | None:
     return None
 
 
-class CancelTraining(threading.Thread):
-    """Waits until the training job has written a checkpoint, then `scancel`s it, once."""
-
-    def __init__(self, workdir: Path, job: DagJob, env: dict):
-        super().__init__(daemon=True)
-        self.outputs = {workdir / output for output in job.outputs}
-        self.folder = workdir / Path(job.outputs[0]).parent
-        self.comment = sbatch_comment(job)
-        self.env = env
-        self.done = threading.Event()
-        self.cancelled_jobid: str | None = None
-        self.checkpoint: Path | None = None
-        self.model_existed = False
-
-    def _checkpoints(self) -> list[Path]:
-        if not self.folder.is_dir():
-            return []
-        return [
-            path
-            for path in self.folder.rglob("*.pt")
-            if path not in self.outputs and not path.name.startswith(".")
-        ]
-
-    def _running_jobid(self) -> str | None:
-        listing = subprocess.run(
-            ["squeue", "--noheader", "--states=RUNNING", "--format=%i|%k"],
-            env=self.env,
-            capture_output=True,
-            text=True,
-        ).stdout
-        for line in listing.splitlines():
-            jobid, _, comment = line.partition("|")
-            if comment.strip() == self.comment:
-                return jobid.strip()
-        return None
-
-    def run(self):
-        while not self.done.is_set():
-            checkpoints = self._checkpoints()
-            jobid = self._running_jobid() if checkpoints else None
-            if jobid is not None:
-                self.checkpoint = checkpoints[0]
-                self.model_existed = any(path.exists() for path in self.outputs)
-                subprocess.run(["scancel", jobid], env=self.env, check=True)
-                self.cancelled_jobid = jobid
-                return
-            time.sleep(0.1)
-
-
 @dataclass
 class SlurmRun:
     workdir: Path
@@ -409,7 +416,6 @@ class SlurmRun:
     returncode: int
     jobs: list[DagJob]
     slurm_jobs: list[dict[str, str]]
-    canceller: CancelTraining | None
     seconds: float
     cluster: Cluster
 
@@ -421,6 +427,8 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     config = write_overrides(workdir / "slurm-demo.yaml", SLURM_DEMO)
     local = copy_repository(tmp_path_factory.mktemp("local-run") / "repo")
     write_overrides(local / "slurm-demo.yaml", SLURM_DEMO)
+    for root in (workdir, local):  # as a lab edits it for its cluster
+        (root / "profiles" / "slurm" / "site.yaml").write_text(yaml.safe_dump(TEST_SITE))
     env = slurm_cluster.env
     start = time.perf_counter()
     # The local run shares the 2 cores with the SLURM run, which waits on polls much of the time;
@@ -437,9 +445,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
     )
     try:
         args = [*PROFILE_ARGS, "--configfile", config.name]
-        jobs = dag_jobs(snakemake(["-n", *args], cwd=workdir, env=env))
-        training = [job for job in jobs if job.rule == TRAINING_RULE]
-        canceller = CancelTraining(workdir, training[0], env) if training else None
+        jobs = dag_jobs(snakemake(["-n", "--cores", "64", *args], cwd=workdir, env=env))
         with (workdir / "slurm-run.log").open("w") as log:
             run = subprocess.Popen(
                 [sys.executable, "-m", "snakemake", *args],
@@ -448,16 +454,11 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-            if canceller:
-                canceller.start()
             try:
                 returncode = run.wait(timeout=RUN_TIMEOUT_S)
             except subprocess.TimeoutExpired:
                 run.terminate()  # Snakemake cancels its SLURM jobs on SIGTERM
                 returncode = run.wait(timeout=60)
-            finally:
-                if canceller:
-                    canceller.done.set()
         seconds = time.perf_counter() - start
         local_output, _ = local_run.communicate(timeout=RUN_TIMEOUT_S)
         both_seconds = time.perf_counter() - start
@@ -479,10 +480,16 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
         returncode,
         jobs,
         scontrol_jobs(run_id[1], env),
-        canceller,
         seconds,
         slurm_cluster,
     )
+
+
+def training_attempts(slurm_run: SlurmRun) -> list[dict[str, str]]:
+    """The SLURM jobs of the run's training job, in submission order."""
+    training = [job for job in slurm_run.jobs if job.rule == TRAINING_RULE]
+    comments = {sbatch_comment(job) for job in training}
+    return [job for job in slurm_run.slurm_jobs if job.get("Comment") in comments]
 
 
 def test_every_job_is_submitted_with_sbatch_and_completes(slurm_run):
@@ -494,64 +501,65 @@ def test_every_job_is_submitted_with_sbatch_and_completes(slurm_run):
     singles = Counter(sbatch_comment(unit) for unit in units if isinstance(unit, DagJob))
     n_bundles = sum(isinstance(unit, list) for unit in units)
     completed = [job for job in slurm_run.slurm_jobs if job["JobState"] == "COMPLETED"]
-    cancelled = [job for job in slurm_run.slurm_jobs if job["JobState"] == "CANCELLED"]
     # Each job outside a bundle completed in exactly one SLURM job of its own ...
     completed_singles = Counter(job["Comment"] for job in completed if job["Comment"] in singles)
     assert completed_singles == singles
-    # ... each bundle in one more, and the only other SLURM job is the one scancel killed.
+    # ... each bundle in one more, and the only other SLURM jobs are the training's timed-out ones.
     assert len(completed) == sum(singles.values()) + n_bundles, Counter(
         j["Comment"] for j in completed
     )
-    assert len(cancelled) == (1 if slurm_run.canceller else 0)
-    assert len(slurm_run.slurm_jobs) == len(completed) + len(cancelled), slurm_run.slurm_jobs
+    timed_out = [job for job in training_attempts(slurm_run) if job["JobState"] == "TIMEOUT"]
+    assert len(slurm_run.slurm_jobs) == len(completed) + len(timed_out), slurm_run.slurm_jobs
 
 
-def test_gpu_jobs_ran_in_the_gpu_partition_with_an_a100_and_cpu_jobs_in_the_cpu_one(slurm_run):
-    cluster = slurm_run.cluster
-    check_routing(slurm_run.jobs, cluster.cpu_partition, cluster.gpu_partition)
+def test_gpu_jobs_ran_in_the_gpu_partition_with_the_sites_gpu_type_and_cpu_jobs_elsewhere(
+    slurm_run,
+):
+    check_routing(slurm_run.jobs, slurm_run.workdir / "profiles" / "slurm" / "site.yaml")
     gpu_rules = {job.rule for job in slurm_run.jobs if job.gpus}
+    assert gpu_rules == {TRAINING_RULE}
     rules = {job.rule for job in slurm_run.jobs}
     placed = {"gpu": 0, "cpu": 0}
     for job in slurm_run.slurm_jobs:
         rule = rule_of(job.get("Comment", ""), rules)
         where = f"SLURM job {job['JobId']} ({job.get('Comment')})"
         if rule in gpu_rules:
-            assert job["Partition"] == cluster.gpu_partition, where
-            assert job.get("TresPerJob") == A100_REQUEST, where
+            assert job["Partition"] == TEST_GPU_PARTITION, where
+            assert job.get("TresPerJob") == GPU_REQUEST, where
             placed["gpu"] += job["JobState"] == "COMPLETED"
         else:
-            assert job["Partition"] == cluster.cpu_partition, where
+            assert job["Partition"] == TEST_CPU_PARTITION, where
             assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), where
             placed["cpu"] += job["JobState"] == "COMPLETED"
     assert placed["cpu"] > 0
-    if not gpu_rules:
-        pytest.skip(
-            "no rule of this run declares gpu=1: the GPU partition and A100 request are checked "
-            "once the training rule (train_network) is part of the demo"
-        )
     assert placed["gpu"] == sum(1 for job in slurm_run.jobs if job.gpus)
 
 
-def test_scancelled_training_job_is_retried_and_resumes_from_its_checkpoint(slurm_run):
-    canceller = slurm_run.canceller
-    if canceller is None:
-        pytest.skip(f"no {TRAINING_RULE} job in this workflow yet: nothing to kill and resume")
-    assert canceller.cancelled_jobid is not None, (
-        f"{TRAINING_RULE} finished before a checkpoint could be seen in {canceller.folder}"
-    )
-    assert not canceller.model_existed, "the training job was killed after it had finished"
-    attempts = [job for job in slurm_run.slurm_jobs if job.get("Comment") == canceller.comment]
-    assert [job["JobState"] for job in attempts] == ["CANCELLED", "COMPLETED"], attempts
-    assert attempts[0]["JobId"] == canceller.cancelled_jobid
-
+def test_training_stopped_at_its_time_limit_is_resubmitted_and_resumes_from_its_checkpoint(
+    slurm_run,
+):
+    attempts = training_attempts(slurm_run)
+    states = [job["JobState"] for job in attempts]
+    assert states[-1] == "COMPLETED" and set(states[:-1]) == {"TIMEOUT"}, attempts
+    assert {job["TimeLimit"] for job in attempts} == {"00:01:00"}, attempts
     training = next(job for job in slurm_run.jobs if job.rule == TRAINING_RULE)
     network, seed = training.wildcards["network"], training.wildcards["seed"]
+    # Each stopped attempt says where it checkpointed (its SLURM log holds the job's stderr) ...
+    slurm_logs = slurm_run.workdir / ".snakemake" / "slurm_logs" / f"rule_{TRAINING_RULE}"
+    stopped = []
+    for job in attempts[:-1]:
+        (slurm_log,) = slurm_logs.rglob(f"{job['JobId']}.log")
+        found = re.findall(r"SIGTERM \(a time limit\?\) at step (\d+)", slurm_log.read_text())
+        assert found, f"SLURM job {job['JobId']} stopped without a checkpoint:\n{slurm_log}"
+        stopped.append(int(found[-1]))
+    # ... and the one that finished resumed from the last of those steps.
     log = (
         slurm_run.workdir / "logs" / TRAINING_RULE / f"net-{network}_seed-{seed}.log"
     ).read_text()
-    resumed = re.search(r"resuming from \S+ at step (\d+)", log)
-    assert resumed, f"the retried {TRAINING_RULE} did not resume from a checkpoint:\n{log}"
-    assert int(resumed[1]) > 0
+    resumed = re.findall(r"resuming from \S+ at step (\d+)", log)
+    assert [int(step) for step in resumed] == stopped[-1:], log
+    assert stopped == sorted(stopped) and stopped[0] > 0 and stopped[-1] < TRAINING_STEPS
+    print(f"training: {len(attempts)} SLURM jobs, stopped at steps {stopped}")
 
 
 def test_results_are_identical_to_a_local_run(slurm_run):
@@ -566,8 +574,8 @@ def test_results_are_identical_to_a_local_run(slurm_run):
     assert LOCAL_TARGET in outputs
     for kind in ("_brainscore.npz", "_group.npz", "_activations.npz", "_desc-clean_bold.npz"):
         assert any(output.endswith(kind) for output in outputs), kind
-    if slurm_run.canceller:  # the network trained in two SLURM jobs, resumed in the second
-        assert any(Path(output).name == "model.pt" for output in outputs)
+    # the network trained over several SLURM jobs, each resuming the one before
+    assert any(Path(output).name == "model.pt" for output in outputs)
     differing = [
         output
         for output in outputs

@@ -161,6 +161,37 @@ def test_an_interrupted_run_resumes_to_the_same_weights(english_manifest, tmp_pa
     assert resumed_curve.read_bytes() == curve.read_bytes()
 
 
+def test_sigterm_at_a_time_limit_checkpoints_the_step_and_the_retry_resumes_there(
+    english_manifest, tmp_path
+):
+    """SLURM's SIGTERM at a job's time limit: a checkpoint of the finished step (3, between the
+    periodic ones at 2 and 4), an error for the workflow's retry, and the same final weights."""
+    uninterrupted, curve = _train(english_manifest, tmp_path / "whole")
+    folder = tmp_path / "timed-out"
+
+    def time_limit_during_step_3(step):
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    corpus = training.read_corpus(english_manifest, "english")
+    model = networks.build_untrained(0, networks.ctc_output_size("english"), (2, 2, 2), 4)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(training.TrainingStopped, match="6 steps: SIGTERM .* at step 3"):
+        training.train(
+            model,
+            corpus,
+            training.TrainingSettings(**FAST_TRAINING),
+            seed=0,
+            checkpoint=folder / "resume" / "checkpoint.pt",
+            on_step=time_limit_during_step_3,
+        )
+    assert signal.getsignal(signal.SIGTERM) == before
+    assert torch.load(folder / "resume" / "checkpoint.pt", weights_only=True)["state"]["step"] == 3
+    resumed, resumed_curve = _train(english_manifest, folder)
+    assert resumed.read_bytes() == uninterrupted.read_bytes()
+    assert resumed_curve.read_bytes() == curve.read_bytes()
+
+
 @pytest.mark.workflow
 def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(english_manifest, tmp_path):
     overrides = {"max_steps": 60, "checkpoint_interval": 5, "validation_interval": 30}

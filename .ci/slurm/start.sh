@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Start a one-node SLURM cluster on this machine for tests/test_slurm.py (and for trying the
 # profile by hand): our own munged, slurmctld and slurmd, with a `cpu` and a `gpu` partition and a
-# node that declares one A100 (Gres=gpu:a100:1, no real device). Needs root and Debian's
+# node that declares one GPU (Gres=gpu:<type>:1, no real device). Needs root and Debian's
 # `slurmctld slurmd slurm-client munge` packages.
 #
 #   .ci/slurm/start.sh STATE_DIR    # configs, keys, spool, logs and PID files go in STATE_DIR
 #   .ci/slurm/stop.sh STATE_DIR     # stops exactly the daemons started here, by PID
 #
 # SLURM_CI_CPU_PARTITION / SLURM_CI_GPU_PARTITION name the partitions (default cpu / gpu; the test
-# passes the names profiles/slurm uses), SLURM_CI_CTLD_PORT / SLURM_CI_SLURMD_PORT the ports.
+# passes those of its site block), SLURM_CI_CPU_MAXTIME / SLURM_CI_GPU_MAXTIME their time limits
+# in minutes (default INFINITE), SLURM_CI_GPU_TYPE the GRES type of the node's GPU (default a100),
+# SLURM_CI_CTLD_PORT / SLURM_CI_SLURMD_PORT the ports.
 #
 # The config is also written to /etc/slurm/slurm.conf: the executor plugin's job-step helper drops
 # SLURM_CONF from the environment of the `srun` it runs inside each job, so srun only finds the
@@ -28,6 +30,9 @@ ctld_port=${SLURM_CI_CTLD_PORT:-6817}
 slurmd_port=${SLURM_CI_SLURMD_PORT:-6818}
 cpu_partition=${SLURM_CI_CPU_PARTITION:-cpu}
 gpu_partition=${SLURM_CI_GPU_PARTITION:-gpu}
+cpu_maxtime=${SLURM_CI_CPU_MAXTIME:-INFINITE}
+gpu_maxtime=${SLURM_CI_GPU_MAXTIME:-INFINITE}
+gpu_type=${SLURM_CI_GPU_TYPE:-a100}
 
 cannot() {
     echo "cannot start the CI SLURM cluster: $*" >&2
@@ -69,7 +74,8 @@ render() {
     { echo "$marker"; sed -e "s|@STATE@|$state|g" -e "s|@NODE@|$node|g" -e "s|@CPUS@|$cpus|g" \
         -e "s|@MEMORY@|$memory|g" -e "s|@CTLD_PORT@|$ctld_port|g" \
         -e "s|@SLURMD_PORT@|$slurmd_port|g" -e "s|@CPU_PARTITION@|$cpu_partition|g" \
-        -e "s|@GPU_PARTITION@|$gpu_partition|g" "$1"; }
+        -e "s|@GPU_PARTITION@|$gpu_partition|g" -e "s|@CPU_MAXTIME@|$cpu_maxtime|g" \
+        -e "s|@GPU_MAXTIME@|$gpu_maxtime|g" -e "s|@GPU_TYPE@|$gpu_type|g" "$1"; }
 }
 render "$here/slurm.conf.in" >"$state/slurm.conf"
 render "$here/gres.conf.in" >"$state/gres.conf"

@@ -4,18 +4,23 @@ Resumable by construction. Everything a step depends on is either saved in the c
 batch-norm statistics, momentum buffers, the learning-rate schedule, the best weights so far and
 the metrics rows) or recomputed from ``(seed, step)`` alone (which clips form the batch, and their
 augmentation), so a job killed at any point and re-run ends with the same weights, to the byte on
-CPU, as one that was never interrupted.
+CPU, as one that was never interrupted. A job that SLURM stops at its time limit (SIGTERM, then
+SIGKILL after the cluster's KillWait) writes a checkpoint at the end of the step it is in and exits
+with an error, so that the workflow's retry resumes it there.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -378,6 +383,34 @@ def _ctc_loss(model, batch, settings: TrainingSettings) -> torch.Tensor:
     return loss / inputs.shape[0]
 
 
+class TrainingStopped(RuntimeError):
+    """The job was told to stop (SIGTERM); its checkpoint holds the last finished step."""
+
+
+@contextlib.contextmanager
+def sigterm_requested() -> Iterator[threading.Event]:
+    """An event that SIGTERM sets, instead of killing the process mid-step (main thread only:
+    elsewhere Python cannot take signals, and the event is never set)."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop_after_sigterm(checkpoint, model, optimiser, state, fingerprint: str, where: str):
+    """Checkpoint the last finished step (when the run keeps checkpoints) and stop the job."""
+    saved = "no checkpoint kept"
+    if checkpoint is not None:
+        save_checkpoint(checkpoint, model, optimiser, state, fingerprint)
+        saved = f"checkpoint written to {checkpoint}; the next attempt resumes from it"
+    raise TrainingStopped(f"{where}: SIGTERM (a time limit?) at step {state.step}: {saved}")
+
+
 def train(
     model: DeepSpeech2,
     corpus: Corpus,
@@ -410,29 +443,35 @@ def train(
         desc=corpus.task,
         mininterval=PROGRESS_INTERVAL_S,
     )
-    while state.step < settings.max_steps:
-        learning_rate = settings.learning_rate * learning_rate_factor(state.step, settings)
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate
-        loss = _ctc_loss(model, _training_batch(corpus, settings, seed, state.step), settings)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        state.step += 1
-        row = {"step": state.step, "loss": loss.item(), "validation_metric": math.nan}
-        row["learning_rate"] = learning_rate
-        if state.step % settings.validation_interval == 0 or state.step == settings.max_steps:
-            row["validation_metric"] = evaluate(model, corpus, "val")[metric_name]
-            if row["validation_metric"] < state.best_metric:
-                state.best_metric, state.best_step = row["validation_metric"], state.step
-                state.best_model = copy.deepcopy(model.state_dict())
-            bar.set_postfix(loss=f"{row['loss']:.3f}", **{metric_name: row["validation_metric"]})
-        state.rows.append(row)
-        bar.update(1)
-        if state.step % settings.checkpoint_interval == 0 and state.step < settings.max_steps:
-            save_checkpoint(checkpoint, model, optimiser, state, fingerprint)
-        if on_step is not None:
-            on_step(state.step)
+    with sigterm_requested() as stop:
+        while state.step < settings.max_steps:
+            if stop.is_set():
+                where = f"{corpus.task}, {settings.max_steps} steps"
+                stop_after_sigterm(checkpoint, model, optimiser, state, fingerprint, where)
+            learning_rate = settings.learning_rate * learning_rate_factor(state.step, settings)
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate
+            loss = _ctc_loss(model, _training_batch(corpus, settings, seed, state.step), settings)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            state.step += 1
+            row = {"step": state.step, "loss": loss.item(), "validation_metric": math.nan}
+            row["learning_rate"] = learning_rate
+            if state.step % settings.validation_interval == 0 or state.step == settings.max_steps:
+                row["validation_metric"] = evaluate(model, corpus, "val")[metric_name]
+                if row["validation_metric"] < state.best_metric:
+                    state.best_metric, state.best_step = row["validation_metric"], state.step
+                    state.best_model = copy.deepcopy(model.state_dict())
+                bar.set_postfix(
+                    loss=f"{row['loss']:.3f}", **{metric_name: row["validation_metric"]}
+                )
+            state.rows.append(row)
+            bar.update(1)
+            if state.step % settings.checkpoint_interval == 0 and state.step < settings.max_steps:
+                save_checkpoint(checkpoint, model, optimiser, state, fingerprint)
+            if on_step is not None:
+                on_step(state.step)
     bar.close()
     return state
 

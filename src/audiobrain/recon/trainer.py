@@ -31,6 +31,8 @@ from audiobrain.training import (
     fingerprint_of,
     load_checkpoint,
     save_checkpoint,
+    sigterm_requested,
+    stop_after_sigterm,
 )
 
 log = logging.getLogger(__name__)
@@ -179,26 +181,30 @@ def fit(
         mininterval=PROGRESS_INTERVAL_S,
     )
     cuda = [device] if device.type == "cuda" else []
-    while state.step < n_steps:
-        indices = batch_indices(state.step, n_samples, schedule.batch_size, seed)
-        with torch.random.fork_rng(devices=cuda):
-            torch.manual_seed(_torch_seed(seed, state.step))
-            terms = loss_terms(indices, step_generator(seed, state.step))
-            optimiser.zero_grad(set_to_none=True)
-            terms["loss"].backward()
-        optimiser.step()
-        last_sample = (state.step + 1) * schedule.batch_size - 1
-        state.step += 1
-        row = {"step": state.step, "epoch": last_sample // n_samples}
-        row.update({name: float(value.detach()) for name, value in terms.items()})
-        state.rows.append({**row, **rate_columns})
-        bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
-        bar.update(1)
-        due = state.step % schedule.checkpoint_interval == 0 and state.step < n_steps
-        if due and checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimiser, state, run_id)
-        if on_step is not None:
-            on_step(state.step)
+    with sigterm_requested() as stop:
+        while state.step < n_steps:
+            if stop.is_set():
+                where = f"{desc}, {n_steps} steps"
+                stop_after_sigterm(checkpoint, model, optimiser, state, run_id, where)
+            indices = batch_indices(state.step, n_samples, schedule.batch_size, seed)
+            with torch.random.fork_rng(devices=cuda):
+                torch.manual_seed(_torch_seed(seed, state.step))
+                terms = loss_terms(indices, step_generator(seed, state.step))
+                optimiser.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+            optimiser.step()
+            last_sample = (state.step + 1) * schedule.batch_size - 1
+            state.step += 1
+            row = {"step": state.step, "epoch": last_sample // n_samples}
+            row.update({name: float(value.detach()) for name, value in terms.items()})
+            state.rows.append({**row, **rate_columns})
+            bar.set_postfix(loss=f"{row['loss']:.4g}", refresh=False)
+            bar.update(1)
+            due = state.step % schedule.checkpoint_interval == 0 and state.step < n_steps
+            if due and checkpoint is not None:
+                save_checkpoint(checkpoint, model, optimiser, state, run_id)
+            if on_step is not None:
+                on_step(state.step)
     bar.close()
     model.eval()
     return pd.DataFrame(state.rows)
