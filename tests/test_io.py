@@ -55,3 +55,59 @@ def test_outputs_get_the_usual_permissions_not_mkstemps_0600(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "a.json").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+HTML_ERROR_PAGE = b"<!DOCTYPE html><html><body><h1>502 Bad Gateway</h1></body></html>\n"
+
+
+def _truncated(tmp_path, name, write):
+    """A real file of the kind, cut to half its bytes (an interrupted download)."""
+    path = tmp_path / name
+    write(path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    return path
+
+
+def _html(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(HTML_ERROR_PAGE)
+    return path
+
+
+READERS = {
+    "npz": (
+        "bold.npz",
+        lambda path: io.save_npz(path, {"bold": np.ones((40, 30))}),
+        io.load_npz,
+        "a numpy .npz archive",
+    ),
+    "gifti": (
+        "sub-01_hemi-L_bold.func.gii",
+        lambda path: io.write_gifti_timeseries(path, np.ones((5, 12)), 2.0),
+        io.read_gifti_timeseries,
+        "a GIfTI time series",
+    ),
+    "json": (
+        "bold.json",
+        lambda path: io.save_json(path, {"RepetitionTime": 2.0, "SliceTiming": [0.0, 1.0]}),
+        io.load_json,
+        "JSON",
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(READERS))
+@pytest.mark.parametrize("damage", ["truncated", "html page"])
+def test_a_damaged_file_is_an_error_that_names_it_and_what_was_expected(tmp_path, kind, damage):
+    name, write, read, expected = READERS[kind]
+    path = _truncated(tmp_path, name, write) if damage == "truncated" else _html(tmp_path, name)
+    with pytest.raises(io.InputError) as error:
+        read(path)
+    assert str(path) in str(error.value) and expected in str(error.value)
+
+
+def test_a_binary_file_under_a_table_name_names_the_file(tmp_path):
+    path = tmp_path / "sub-01_task-auditory_events.tsv"
+    path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(io.InputError, match=r"events\.tsv: cannot be read as a tab-separated"):
+        io.read_tsv(path)

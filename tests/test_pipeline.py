@@ -167,3 +167,21 @@ def test_seeds_scored_in_one_call_give_the_bytes_of_one_call_each(layout, tmp_pa
         assert alone.with_suffix(".json").read_bytes() == output.with_suffix(".json").read_bytes()
     with pytest.raises(ValueError, match="2 activations files and 1 outputs"):
         pipeline.subject_brain_scores(bold, events, mel, seeds, together[:1], **settings)
+
+
+def test_a_seed_that_cannot_be_read_leaves_no_brain_score_of_any_seed(layout, tmp_path):
+    """Snakemake removes a failed job's declared .npz files, not their sidecars: nothing may be
+    written before every seed has scored."""
+    bold, events = tmp_path / "clean.npz", derived_events(layout)
+    clean(layout, bold)
+    stim_ids = [Path(f).stem for f in pipeline.stimulus_pool([events], "sentence")]
+    rng = np.random.default_rng(0)
+    mel = random_feature_file(tmp_path / "mel.npz", stim_ids, ["mel"], 100, rng)
+    good = random_feature_file(tmp_path / "seed-0.npz", stim_ids, LAYER_NAMES, 50, rng)
+    damaged = random_feature_file(tmp_path / "seed-1.npz", stim_ids, LAYER_NAMES, 50, rng)
+    damaged.write_bytes(damaged.read_bytes()[:1000])  # an interrupted copy
+    outputs = [tmp_path / "scores" / f"seed-{seed}.npz" for seed in (0, 1)]
+    settings = dict(tr_s=2.0, trial_type="sentence", alphas=[1.0, 1e2], n_splits=12)
+    with pytest.raises(InputError, match=r"seed-1\.npz: cannot be read as a numpy \.npz"):
+        pipeline.subject_brain_scores(bold, events, mel, [good, damaged], outputs, **settings)
+    assert not (tmp_path / "scores").exists() or not any((tmp_path / "scores").iterdir())

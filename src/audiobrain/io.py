@@ -10,10 +10,12 @@ import contextlib
 import io
 import json
 import os
+import pickle
 import tempfile
 import zipfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from xml.parsers.expat import ExpatError
 
 import nibabel as nib
 import numpy as np
@@ -26,6 +28,39 @@ _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 
 class InputError(ValueError):
     """Bad input data; the message names the file, the field, what was expected and what came."""
+
+
+# What the parsers raise on a truncated download or another file saved under the name (an HTML
+# error page, say): turned into an InputError that names the file and what was expected.
+PARSER_ERRORS = (
+    OSError,
+    EOFError,
+    RuntimeError,  # torch's "PytorchStreamReader failed reading zip archive"
+    pickle.UnpicklingError,
+    ValueError,
+    KeyError,
+    zipfile.BadZipFile,
+    ExpatError,
+    UnicodeDecodeError,
+    pd.errors.ParserError,
+    nib.filebasedimages.ImageFileError,
+)
+
+
+@contextlib.contextmanager
+def reading(path: str | os.PathLike, expected: str) -> Iterator[None]:
+    """Parse ``path`` inside this block: a parser's failure becomes an error naming the file."""
+    if not Path(path).exists():
+        raise InputError(f"{path}: file not found (expected {expected})")
+    try:
+        yield
+    except InputError:
+        raise
+    except PARSER_ERRORS as error:
+        raise InputError(
+            f"{path}: cannot be read as {expected} ({type(error).__name__}: {error}); a "
+            "truncated download or another file saved under this name?"
+        ) from error
 
 
 @contextlib.contextmanager
@@ -88,8 +123,16 @@ def save_torch(path: str | os.PathLike, payload) -> None:
 
 
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
+    with reading(path, "a numpy .npz archive"), np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}
+
+
+def load_torch(path: str | os.PathLike, expected: str):
+    """A torch file of tensors (``weights_only``), loaded on the CPU."""
+    import torch  # here: the CPU rules' env has no torch
+
+    with reading(path, expected):
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def save_json(path: str | os.PathLike, payload: Mapping) -> None:
@@ -108,10 +151,8 @@ def _json_default(value):
 
 
 def load_json(path: str | os.PathLike) -> dict:
-    try:
+    with reading(path, "JSON"):
         return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not valid JSON ({error})") from error
 
 
 def save_arrays(
@@ -136,9 +177,8 @@ def read_tsv(
     ``dtype`` keeps labels such as subject ``01`` as text.
     """
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=dtype)
+    with reading(path, "a tab-separated table"):
+        table = pd.read_csv(path, sep="\t", na_values=["n/a"], keep_default_na=False, dtype=dtype)
     missing = [column for column in required if column not in table.columns]
     if missing:
         raise InputError(
@@ -153,14 +193,21 @@ def write_wav(path: str | os.PathLike, waveform: np.ndarray, sr_hz: int) -> None
         sf.write(tmp, np.clip(waveform, -1.0, 1.0), sr_hz, subtype="PCM_16", format="WAV")
 
 
+def _load_gifti(path: Path) -> nib.gifti.GiftiImage:
+    expected = "a GIfTI time series (.func.gii)"
+    with reading(path, expected):
+        image = nib.load(path)
+    if not isinstance(image, nib.gifti.GiftiImage):  # nibabel's answer to other XML or HTML
+        raise InputError(f"{path}: cannot be read as {expected}: no GIfTI document in it")
+    return image
+
+
 def read_gifti_timeseries(
     path: str | os.PathLike, expected_vertices: int | None = None
 ) -> np.ndarray:
     """Surface BOLD from a ``.func.gii``: ``(n_trs, n_vertices)`` float64."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    image = nib.load(path)
+    image = _load_gifti(path)
     if not image.darrays:
         raise InputError(f"{path}: GIfTI has no data arrays")
     data = np.stack([np.asarray(d.data, dtype=np.float64).ravel() for d in image.darrays])
@@ -174,7 +221,7 @@ def read_gifti_timeseries(
 
 def gifti_repetition_time(path: str | os.PathLike) -> float | None:
     """The TR (seconds) stored in a GIfTI's first data array, as fMRIPrep writes it, if any."""
-    image = nib.load(path)
+    image = _load_gifti(Path(path))
     meta = image.darrays[0].meta if image.darrays else {}
     value = meta.get("TimeStep") if meta else None
     return None if value is None else float(value) / 1000.0

@@ -24,6 +24,7 @@ from audiobrain.architecture import OUTPUT_FRAME_RATE_HZ, VOCABULARY_SIZES
 from audiobrain.io import (
     InputError,
     load_npz,
+    load_torch,
     read_gifti_timeseries,
     read_tsv,
     save_arrays,
@@ -364,17 +365,13 @@ def load_network(
     A checkpoint whose weights do not fit the configured architecture (other widths, another
     task's output size) stops with both shapes named, rather than loading partially.
     """
-    import torch
 
     from audiobrain import networks
 
     n_outputs = untrained_outputs if network == "untrained" else networks.ctc_output_size(network)
     model = networks.build_untrained(seed, n_outputs, tuple(conv_channels), gru_hidden)
     if checkpoint is not None:
-        try:
-            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError) as error:
-            raise InputError(f"{checkpoint}: cannot load network weights ({error})") from error
+        state = load_torch(checkpoint, "network weights (model.pt)")
         weights = state.get("model", state)
         expected = model.state_dict()
         mismatched = [
@@ -497,6 +494,7 @@ def subject_brain_scores(
 
         torch.set_num_threads(threads)
     scored: dict[str, tuple[np.ndarray, ridge.BrainScore, str]] = {}  # set: design, scores, file
+    finished: dict[PathLike, dict[str, np.ndarray]] = {}
     with threadpool_limits(limits=threads):
         for activations_path, output in zip(activations_paths, outputs, strict=True):
             feature_sets, bold, blocks = subject_design(
@@ -524,16 +522,16 @@ def subject_brain_scores(
                 )  # fmt: skip
                 scores.append(result.r)
                 chosen.append(result.alphas)
-            save_arrays(
-                output,
-                {
-                    "r": np.asarray(scores, dtype=np.float32),
-                    "alphas": np.asarray(chosen, dtype=np.float32),
-                    "feature_sets": np.asarray(names),
-                    "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
-                },
-                meta={"alphas": list(alphas), **ridge_settings},
-            )
+            finished[output] = {
+                "r": np.asarray(scores, dtype=np.float32),
+                "alphas": np.asarray(chosen, dtype=np.float32),
+                "feature_sets": np.asarray(names),
+                "n_features": np.asarray([feature_sets[n].shape[1] for n in names]),
+            }
+    # Written only once every seed has scored: a failure leaves no file, sidecars included
+    # (Snakemake removes the declared .npz files of a failed job, not their sidecars).
+    for output, arrays in finished.items():
+        save_arrays(output, arrays, meta={"alphas": list(alphas), **ridge_settings})
 
 
 # --- statistics and figures ----------------------------------------------------------------------

@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiobrain.io import InputError, save_torch
+from audiobrain.io import InputError, load_torch, save_torch
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig
 from audiobrain.recon.trainer import (
     ParamGroup,
@@ -467,14 +467,11 @@ def load_acoustic(path: PathLike, audiomae: AudioMAE) -> AcousticModel:
 
     ``audiomae`` supplies the frozen pretrained encoder; its configuration must be the saved one.
     """
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise InputError(f"{path}: cannot read the acoustic decoder ({error})") from error
+    saved = load_torch(path, "a trained acoustic decoder (torch file)")
     config = AudioMAEConfig(**saved["audiomae_config"])
     if config != audiomae.config:
         raise InputError(
-            f"{path}: trained with AudioMAE {config}, but recon.audiomae describes "
+            f"{path}: trained with AudioMAE {config}, but recon.models.audiomae describes "
             f"{audiomae.config}"
         )
     settings = AcousticSettings(**saved["settings"])

@@ -59,8 +59,8 @@ SWIN_MASK_VALUE = -100.0  # additive attention mask between shifted regions (tim
 TAU_MIN = 0.01  # lower clamp of the cosine-attention temperature (timm Swin V2 CR)
 META_MLP_DROPOUT = 0.1  # dropout of the relative-position MLP (timm Swin V2 CR)
 NORM_PIX_EPS = 1e-6  # norm_pix_loss: (patch - mean) / sqrt(var + 1e-6)
-CHECKPOINT_CONFIG_KEY = "recon.audiomae.checkpoint"
-MODEL_CONFIG_KEY = "recon.audiomae"
+CHECKPOINT_CONFIG_KEY = "recon.models.audiomae.checkpoint"
+MODEL_CONFIG_KEY = "recon.models.audiomae"
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,7 @@ class AudioMAEConfig:
 
     @classmethod
     def from_mapping(cls, values: Mapping | None) -> AudioMAEConfig:
-        """Build from the ``recon.audiomae`` config section; unknown keys are an error.
+        """Build from the ``recon.models.audiomae`` config section; unknown keys are an error.
 
         Keys that do not describe the model (``checkpoint``) are ignored.
         """
@@ -946,7 +946,8 @@ def load_audiomae(
     Parameters
     ----------
     path : the checkpoint (``{"model": state_dict, ...}`` as ``main_pretrain.py`` saves it).
-    config : AudioMAEConfig or the ``recon.audiomae`` config mapping; defaults to the paper's sizes.
+    config : AudioMAEConfig or the ``recon.models.audiomae`` config mapping (default: the paper's
+        sizes).
     config_key : the config key that named ``path``, quoted in errors.
     """
     if not isinstance(config, AudioMAEConfig):

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDIMScheduler, DDPMScheduler, UNet2DConditionModel
 from torch import nn
 
-from audiobrain.io import InputError, save_torch
+from audiobrain.io import InputError, load_torch, save_torch
 from audiobrain.recon.acoustic import AcousticModel, mix_semantic
 from audiobrain.recon.trainer import (
     ParamGroup,
@@ -831,10 +831,7 @@ def load_vae(path: PathLike, key: str = f"{CONFIG_KEY}.pretrained_vae") -> Autoe
 
 
 def _read_saved(path: PathLike, what: str) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise InputError(f"{path}: cannot read the {what} ({error})") from error
+    return load_torch(path, f"the {what} (torch file)")
 
 
 def _module_from(cls, config: dict, state: dict) -> nn.Module:
