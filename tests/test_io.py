@@ -111,3 +111,28 @@ def test_a_binary_file_under_a_table_name_names_the_file(tmp_path):
     path.write_bytes(bytes(range(256)) * 4)
     with pytest.raises(io.InputError, match=r"events\.tsv: cannot be read as a tab-separated"):
         io.read_tsv(path)
+
+
+def test_nan_values_name_the_file_and_count_whole_columns(tmp_path):
+    bold = np.ones((6, 5))
+    bold[:, 1] = np.nan  # a vertex NaN at every scan (fMRIPrep's --medial-surface-nan)
+    bold[2, 3] = np.inf
+    path = tmp_path / "sub-01_hemi-L_bold.func.gii"
+    with pytest.raises(io.InputError) as error:
+        io.require_finite(bold, path, "BOLD")
+    message = str(error.value)
+    assert str(path) in message and "BOLD: 7 NaN/inf value(s) in 2 column(s), 1 of them" in message
+    assert io.require_finite(np.ones(3), path, "x") is not None
+
+
+def test_a_nan_sample_in_a_stimulus_wav_names_the_wav(tmp_path):
+    import soundfile as sf
+
+    from audiobrain import audio
+
+    path = tmp_path / "EQ_Ramp_Int2_Int1LPF001.wav"
+    samples = np.zeros(1600, dtype=np.float32)
+    samples[100] = np.nan
+    sf.write(path, samples, 16000, subtype="FLOAT")
+    with pytest.raises(io.InputError, match=r"LPF001\.wav: audio samples .*1 NaN/inf value"):
+        audio.load_audio(path)

@@ -290,3 +290,15 @@ def test_sample_count_check_warns_on_counts_and_raises_on_inconsistency(caplog):
                       np.array(["b"] * 2), source="somewhere/sub-001_fmri.npz")  # fmt: skip
     with pytest.raises(InputError, match="somewhere/sub-001_fmri.npz.*3 voxels.*4"):
         check_sample_counts("brain2music", [bad])
+
+
+def test_a_nan_voxel_in_a_subjects_fmri_names_the_file_and_the_part(brain2sound, tmp_path):
+    out = tmp_path / "out"
+    prepare_brain2sound(brain2sound, out, subjects=["S1"], max_missing_audio=1.0)
+    path = out / "sub-S1_fmri.npz"
+    arrays = dict(np.load(path))
+    arrays["test_voxels"] = arrays["test_voxels"].astype(np.float32)
+    arrays["test_voxels"][:, 2] = np.nan
+    np.savez(path, **arrays)
+    with pytest.raises(InputError, match=r"sub-S1_fmri\.npz: test_voxels .*3 NaN/inf value"):
+        read_subject_fmri(path)

@@ -10,7 +10,7 @@ import librosa
 import numpy as np
 import soundfile as sf
 
-from audiobrain.io import InputError
+from audiobrain.io import InputError, require_finite
 
 SAMPLE_RATE_HZ = 16_000  # section 2.1: recordings downsampled to 16 kHz mono
 SPECTROGRAM_WINDOW_S = 0.020  # section 2.3: 20 ms window
@@ -29,6 +29,7 @@ def load_audio(path: str | os.PathLike, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarr
         raise InputError(f"{path}: cannot read audio ({error})") from error
     if waveform.size == 0:
         raise InputError(f"{path}: audio file holds no samples")
+    require_finite(waveform, path, "audio samples (frames x channels)")
     mono = librosa.to_mono(waveform.T)
     resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
     return resampled.astype(np.float32)
@@ -68,6 +69,7 @@ def load_segment(
         raise InputError(f"{path}: cannot read audio ({error})") from error
     if waveform.size == 0:
         raise InputError(f"{path}: no samples in the segment at {start_s} s")
+    require_finite(waveform, path, f"audio samples of the segment at {start_s} s")
     mono = librosa.to_mono(waveform.T)
     resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
     return resampled.astype(np.float32)

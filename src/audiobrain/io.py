@@ -122,6 +122,20 @@ def save_torch(path: str | os.PathLike, payload) -> None:
         tmp.write_bytes(buffer.getvalue())
 
 
+def require_finite(values: np.ndarray, path: str | os.PathLike, what: str) -> np.ndarray:
+    """``values`` read from ``path``, or an error saying how many entries of ``what`` are NaN/inf,
+    in how many columns (vertices, voxels, channels) and how many of those at every row."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        columns = bad.reshape(len(bad), -1) if bad.ndim > 1 else bad[:, None]
+        whole = int(columns.all(axis=0).sum())
+        raise InputError(
+            f"{path}: {what}: {int(bad.sum())} NaN/inf value(s) in {int(columns.any(axis=0).sum())}"
+            f" column(s), {whole} of them NaN/inf in every row (README, 'Bad input': NaN policy)"
+        )
+    return values
+
+
 def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     with reading(path, "a numpy .npz archive"), np.load(path, allow_pickle=False) as data:
         return {key: data[key] for key in data.files}

@@ -27,6 +27,7 @@ from audiobrain.io import (
     load_torch,
     read_gifti_timeseries,
     read_tsv,
+    require_finite,
     save_arrays,
     save_torch,
     write_tsv,
@@ -185,7 +186,8 @@ def clean_subject_bold(
     hemispheres = []
     for path in bold_paths:
         confounds.check_repetition_time(path, None, tr_s)
-        hemispheres.append(read_gifti_timeseries(path, surface.FSAVERAGE5_VERTICES_PER_HEMI))
+        hemisphere = read_gifti_timeseries(path, surface.FSAVERAGE5_VERTICES_PER_HEMI)
+        hemispheres.append(require_finite(hemisphere, path, "BOLD (scans x vertices)"))
     n_scans = {h.shape[0] for h in hemispheres}
     if len(n_scans) != 1:
         raise InputError(

@@ -84,7 +84,7 @@ import numpy as np
 import pandas as pd
 
 from audiobrain.audio import SAMPLE_RATE_HZ, load_audio, load_segment
-from audiobrain.io import InputError, load_npz, save_arrays, write_tsv
+from audiobrain.io import InputError, load_npz, require_finite, save_arrays, write_tsv
 from audiobrain.recon import stimulus_clips
 
 log = logging.getLogger(__name__)
@@ -325,6 +325,7 @@ def _check_fmri(fmri: SubjectFMRI, where: str) -> None:
             raise InputError(
                 f"{where}: {part}_voxels must be 2-D (samples, voxels), got {voxels.shape}"
             )
+        require_finite(voxels, where, f"{part}_voxels (samples x voxels)")
         if stimulus.shape != (len(voxels),):
             raise InputError(
                 f"{where}: {part}_stimulus has shape {stimulus.shape}; expected ({len(voxels)},), "
