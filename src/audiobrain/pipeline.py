@@ -202,6 +202,11 @@ def clean_subject_bold(
     regressors = confounds.load_paper_confounds(
         list(bold_paths), n_compcor=n_compcor, n_cosine=n_cosine
     )
+    if len(regressors) != bold.shape[0]:
+        raise InputError(
+            f"{confounds.confounds_files_for(bold_paths[0])[0]}: {len(regressors)} rows, but "
+            f"{bold_paths[0]} has {bold.shape[0]} scans (one row per scan expected)"
+        )
     vertices = surface.decimated_vertices(decimation, method=decimation_method)
     cleaned = confounds.clean_bold(bold[:, vertices], regressors.to_numpy(), blocks)
     log.info("cleaned %d scans x %d vertices with %s", *cleaned.shape, list(regressors.columns))
@@ -455,7 +460,8 @@ def subject_design(
         except InputError as error:
             raise InputError(f"{path} with {events_path}: {error}") from error
     kept = {name: design[cleaned["scans"]] for name, design in regressors.items()}
-    return features.feature_sets(kept), cleaned["bold"], cleaned["blocks"]
+    bold = require_finite(cleaned["bold"], bold_path, "cleaned BOLD (scans x vertices)")
+    return features.feature_sets(kept), bold, cleaned["blocks"]
 
 
 def subject_brain_scores(
