@@ -1,19 +1,18 @@
-"""What the paper configurations cost, stage by stage, from FLOP counts and rates measured here.
+"""What each stage of the paper configurations costs, from FLOP counts and rates measured here.
 
-    python benchmarks/study_cost.py                 # rates from paper-size steps (~2 min, 2 cores)
-    python benchmarks/study_cost.py --quick         # rates from small shapes (< 20 s), for tests
+    python benchmarks/study_cost.py                 # rates of paper-size steps (1-3 min, 2 cores)
+    python benchmarks/study_cost.py --quick         # rates of small shapes (< 20 s), for tests
     python benchmarks/study_cost.py --device cuda   # the same measurements on the GPU
 
-Before booking CPU nodes or A100 hours one needs to know what each stage of configs/mous.yaml
-(brain scores, network training) and configs/c2f-ldm.yaml (reconstruction) costs and which
-setting drives it. Every stage's FLOPs are counted in closed form from the configs: the products
-and eigendecompositions of ``audiobrain.ridge.brain_score`` (the products match torch's
-FlopCounterMode exactly), DeepSpeech2's convolutions and GRU, the T-UNet and the AudioMAE decoder
-(checked against FlopCounterMode on meta tensors in the default mode). The rate is measured in
-the same run on the same code (brain_score on random data, a real SGD step, single T-UNet and
-D_aco steps; in --quick the reconstruction uses the GEMM rate, as it needs no diffusers) and the
-FLOPs are divided by it: core-hours = wall-hours x threads. A100-hours are estimates: FLOPs over
-an assumed peak times --efficiency. Nothing is written.
+Before booking CPU nodes or A100s one needs each stage's cost and the settings that drive it:
+brain scores and network training (configs/mous.yaml), reconstruction (configs/c2f-ldm.yaml).
+FLOPs are counted in closed form from the configs: audiobrain.ridge.brain_score's products
+(equal to torch's FlopCounterMode on its torch back end) and eigendecompositions, DeepSpeech2's
+convolutions and GRU, the T-UNet, D_aco and the AudioMAE decoder (the default mode checks the
+last four against FlopCounterMode). Rates are measured in the same run on the same code:
+brain_score on random data, a real SGD step, single paper-size T-UNet and D_aco steps (--quick
+uses the GEMM rate for these, to spare the diffusers import). Core-hours are FLOPs / rate x
+threads; A100-hours are estimates, FLOPs / (assumed peak x --efficiency). Nothing is written.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ import copy
 import math
 import os
 import platform
+import textwrap
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -296,10 +296,31 @@ def ds2_forward_terms(n_frames: int, conv_channels, gru_hidden: int, outputs: in
     return terms
 
 
+def validation_clips(config: dict, network_type: str, clip_s: float) -> float:
+    """Clips of ``clip_s`` in a corpus's validation split, from its total_duration_h.
+
+    A corpus without one (scenes: every clip of its source) is taken to be as long as the
+    longest speech corpus, which the speech corpora are subsampled to (an upper bound).
+    """
+    corpora = config["corpora"]
+    durations = [
+        corpus["total_duration_h"]
+        for corpus in corpora.values()
+        if isinstance(corpus, dict) and "total_duration_h" in corpus
+    ]
+    hours = corpora[network_type].get("total_duration_h", max(durations))
+    return hours * 3600 * corpora["split_fractions"][1] / clip_s
+
+
 def training_terms(config: dict, clip_s: float) -> Counter:
-    """Every trained network's max_steps of SGD, by layer (untrained networks are not trained)."""
+    """Every trained network's max_steps of SGD by layer, and its validation passes.
+
+    Validation (audiobrain.training.train) is a forward pass over the whole val split every
+    validation_interval steps and at the end. Untrained networks are not trained.
+    """
     net, settings = config["networks"], config["networks"]["training"]
     steps = settings["max_steps"] * settings["batch_size"] * len(net["seeds"]) * FORWARD_BACKWARD
+    validations = math.ceil(settings["max_steps"] / settings["validation_interval"])
     total = Counter()
     for network_type in net["types"]:
         if network_type != "untrained":
@@ -310,6 +331,8 @@ def training_terms(config: dict, clip_s: float) -> Counter:
                 n_outputs(config, network_type),
             )
             total.update({name: steps * flops for name, flops in terms.items()})
+            clips = validations * len(net["seeds"]) * validation_clips(config, network_type, clip_s)
+            total["validation passes"] += clips * sum(terms.values())
     return total
 
 
@@ -326,11 +349,24 @@ def synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def sgd_step_seconds(config: dict, clip_s: float, device: torch.device) -> float:
-    """A real step of audiobrain.training (CTC loss, backward, SGD) on a random batch.
+def random_batch(batch_size: int, clip_s: float, outputs: int) -> tuple[torch.Tensor, ...]:
+    """What audiobrain.training._training_batch returns, random: the values cost nothing."""
+    frames = spectrogram_frames(clip_s)
+    n_symbols = max(1, int(networks.DeepSpeech2.output_lengths(torch.tensor([frames]))[0]) // 4)
+    generator = torch.Generator().manual_seed(0)
+    return (
+        torch.randn((batch_size, frames, N_FREQ), generator=generator),
+        torch.full((batch_size,), frames),
+        torch.randint(1, outputs, (batch_size * n_symbols,), generator=generator),
+        torch.full((batch_size,), n_symbols),
+    )
 
-    The batch is ``batch_size`` log spectrograms of ``clip_s`` (random values cost what speech
-    costs); loading and augmenting audio is not timed (benchmarks/train.py times it).
+
+def sgd_step_seconds(config: dict, clip_s: float, device: torch.device) -> float:
+    """A real step of audiobrain.training (CTC loss, backward, SGD) on random spectrograms.
+
+    Loading and augmenting audio is not timed (benchmarks/train.py times it); the warm-up step
+    runs on the short --quick batch, so that the default mode pays one full-size step only.
     """
     net, cfg = config["networks"], config["networks"]["training"]
     outputs = networks.ctc_output_size("dutch")
@@ -340,25 +376,16 @@ def sgd_step_seconds(config: dict, clip_s: float, device: torch.device) -> float
         model.parameters(), lr=cfg["learning_rate"], momentum=cfg.get("momentum", 0.9)
     )
     settings = training.TrainingSettings(batch_size=cfg["batch_size"])
-    frames = spectrogram_frames(clip_s)
-    n_symbols = max(1, int(model.output_lengths(torch.tensor([frames]))[0]) // 4)
-    generator = torch.Generator().manual_seed(0)
-    batch = (
-        torch.randn((cfg["batch_size"], frames, N_FREQ), generator=generator),
-        torch.full((cfg["batch_size"],), frames),
-        torch.randint(1, outputs, (cfg["batch_size"] * n_symbols,), generator=generator),
-        torch.full((cfg["batch_size"],), n_symbols),
-    )
 
-    def step() -> None:
+    def step(batch: tuple[torch.Tensor, ...]) -> None:
         loss = training._ctc_loss(model, batch, settings)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         synchronise(device)
 
-    step()  # warm-up
-    return ridge_benchmark.timed(step)[0]
+    step(random_batch(cfg["batch_size"], QUICK_CLIP_S, outputs))  # warm-up
+    return ridge_benchmark.timed(step, random_batch(cfg["batch_size"], clip_s, outputs))[0]
 
 
 def training_row(config: dict, clip_s: float, args) -> Row:
@@ -532,11 +559,12 @@ def measured_subject(recon: dict) -> ReconSubject:
     return min(recon_subjects(recon), key=lambda subject: subject.n_frames)
 
 
-def unet_seconds(recon: dict, device: torch.device) -> tuple[float, float, int]:
+def unet_seconds(recon: dict, device: torch.device) -> dict[str, tuple[float, int]]:
     """Paper-size T-UNet (random weights): one sampling call and one training step, timed.
 
     Sampling runs under bf16 autocast on CUDA (ldm.sample_autocast), training in float32. On
-    the CPU one latent; on CUDA the jobs' batches (guidance doubles the sampling batch).
+    the CPU one latent; on CUDA the jobs' batches: guidance doubles the sampling batch, the two
+    conditions of equation 4 the training batch. Returns {part: (seconds, batch)}.
     """
     from audiobrain.recon.ldm import LDMSettings, build_unet, denoise
 
@@ -544,28 +572,40 @@ def unet_seconds(recon: dict, device: torch.device) -> tuple[float, float, int]:
     settings = LDMSettings.from_mapping(subject.ldm)
     d = recon["models"]["audiomae"]["embed_dim"]
     unet = build_unet(settings, d, seed=0).to(device)
-    batch = 1 if device.type == "cpu" else 2 * settings.sample_batch_size
-    z = torch.randn((batch, *latent_shape(subject.ldm, subject.n_frames)), device=device)
-    t = torch.full((batch,), settings.num_train_timesteps // 2, device=device)
-    c = torch.randn((batch, subject.n_patch, d), device=device)
+    latent = latent_shape(subject.ldm, subject.n_frames)
     bf16 = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
 
-    def sample_call() -> None:
+    def inputs(batch: int) -> tuple[torch.Tensor, ...]:
+        z = torch.randn((batch, *latent), device=device)
+        t = torch.full((batch,), settings.num_train_timesteps // 2, device=device)
+        return z, t, torch.randn((batch, subject.n_patch, d), device=device)
+
+    def sample_call(batch: tuple[torch.Tensor, ...]) -> None:
         with torch.no_grad(), bf16:
-            denoise(unet, z, t, c)
+            denoise(unet, *batch)
         synchronise(device)
 
-    def training_step() -> None:
-        denoise(unet.train(), z, t, c).float().square().mean().backward()
+    def training_step(batch: tuple[torch.Tensor, ...]) -> None:
+        denoise(unet.train(), *batch).float().square().mean().backward()
         synchronise(device)
 
-    sample_call()  # warm-up
-    sampling_s = ridge_benchmark.timed(sample_call)[0]
-    return sampling_s, ridge_benchmark.timed(training_step)[0], batch
+    on_gpu = device.type == "cuda"
+    sampling = 2 * settings.sample_batch_size if on_gpu else 1
+    fine_tuning = 2 * settings.batch_size if on_gpu else 1
+    sample_call(inputs(sampling))  # warm-up
+    if on_gpu:  # the first backward pass also sets up cuBLAS and cuDNN
+        training_step(inputs(fine_tuning))
+    return {
+        SAMPLING: (ridge_benchmark.timed(sample_call, inputs(sampling))[0], sampling),
+        FINE_TUNING: (ridge_benchmark.timed(training_step, inputs(fine_tuning))[0], fine_tuning),
+    }
 
 
 def acoustic_step_seconds(recon: dict, device: torch.device) -> tuple[float, int]:
-    """Paper-size D_aco and AudioMAE decoder (random weights): forward and backward, timed."""
+    """Paper-size D_aco and AudioMAE decoder (random weights): forward and backward, timed.
+
+    One example on the CPU, a batch of acoustic.batch_size on CUDA.
+    """
     from audiobrain.recon.acoustic import acoustic_losses
 
     subject = measured_subject(recon)
@@ -585,6 +625,8 @@ def acoustic_step_seconds(recon: dict, device: torch.device) -> tuple[float, int
         losses["loss"].backward()
         synchronise(device)
 
+    if device.type == "cuda":  # warm-up: cheap there; on the CPU it would double the time
+        step()
     return ridge_benchmark.timed(step)[0], batch
 
 
@@ -605,21 +647,25 @@ def measured_recon_rates(recon: dict, device: torch.device) -> dict[str, tuple[f
     settings = AcousticSettings.from_mapping(recon["acoustic"])
     latent = latent_shape(subject.ldm, subject.n_frames)
     unet = unet_forward_flops(subject.ldm, latent, subject.n_patch, mae.embed_dim)
-    sampling_s, training_s, batch = unet_seconds(recon, device)
+    timed = unet_seconds(recon, device)
     acoustic_s, acoustic_batch = acoustic_step_seconds(recon, device)
     example = daco_forward_flops(settings, mae.embed_dim, subject.n_patch, True)
     example += 2 * audiomae_decoder_flops(mae, subject.n_patch)
     where = f"{subject.dataset} latent {'x'.join(map(str, latent))}"
+    (training_s, training_batch), (sampling_s, sampling_batch) = timed[FINE_TUNING], timed[SAMPLING]
     return {
         ACOUSTIC: (
             FORWARD_BACKWARD * acoustic_batch * example / acoustic_s,
             f"paper-size D_aco + AudioMAE decoder step, batch {acoustic_batch}",
         ),
         FINE_TUNING: (
-            FORWARD_BACKWARD * batch * unet / training_s,
-            f"paper-size T-UNet training step, batch {batch}, {where}",
+            FORWARD_BACKWARD * training_batch * unet / training_s,
+            f"paper-size T-UNet training step, batch {training_batch}, {where}",
         ),
-        SAMPLING: (batch * unet / sampling_s, f"paper-size T-UNet call, batch {batch}, {where}"),
+        SAMPLING: (
+            sampling_batch * unet / sampling_s,
+            f"paper-size T-UNet call, batch {sampling_batch}, {where}",
+        ),
     }
 
 
@@ -691,7 +737,7 @@ def counted_flops(function, *inputs) -> float:
 
 
 def closed_form_checks(config: dict, recon: dict, clip_s: float) -> dict[str, float]:
-    """Closed-form forward FLOPs over torch's FlopCounterMode on meta tensors (1 = equal)."""
+    """Closed-form forward FLOPs over torch's FlopCounterMode (1 = equal), at paper sizes."""
     from audiobrain.recon.ldm import LDMSettings, build_unet, denoise
 
     net, subject = config["networks"], measured_subject(recon)
@@ -699,12 +745,14 @@ def closed_form_checks(config: dict, recon: dict, clip_s: float) -> dict[str, fl
     settings = AcousticSettings.from_mapping(recon["acoustic"])
     frames, d, n_patch = spectrogram_frames(clip_s), mae.embed_dim, subject.n_patch
     latent, outputs = latent_shape(subject.ldm, subject.n_frames), n_outputs(config, "dutch")
+    # DeepSpeech2 on a CPU tensor: its packed GRU cannot run on meta tensors
+    ds2 = networks.DeepSpeech2(outputs, net["conv_channels"], net["gru_hidden"])
+    spectrogram = torch.zeros((1, frames, N_FREQ))
     with torch.device("meta"):
-        ds2 = networks.DeepSpeech2(outputs, net["conv_channels"], net["gru_hidden"])
         unet = build_unet(LDMSettings.from_mapping(subject.ldm), d, seed=0)
         daco = AcousticDecoder(d, n_patch, CLAP_DIM, settings)
         decoder = audiomae.AudioMAEDecoder(mae).to("meta")  # its position buffer is built on CPU
-        spectrogram, z = torch.zeros((1, frames, N_FREQ)), torch.zeros((1, *latent))
+        z = torch.zeros((1, *latent))
         t, c = torch.zeros(1, dtype=torch.long), torch.zeros((1, n_patch, d))
         x, s = torch.zeros((1, d)), torch.zeros((1, CLAP_DIM))
     ds2_terms = ds2_forward_terms(frames, net["conv_channels"], net["gru_hidden"], outputs)
@@ -760,7 +808,7 @@ def print_brain_dominance(config: dict, n_trs: int, v: int, fixed_v: bool) -> No
         return sum(brain_study_terms(cfg, n, v if fixed_v else n_vertices(cfg)).values())
 
     base = total(config)
-    print(f"  brain scores: {shares(brain_study_terms(config, n_trs, v))}")
+    say(f"brain scores: {shares(brain_study_terms(config, n_trs, v))}", indent=2)
     print("    cost ~ scores x n_splits x n_train x r x (n_alphas x v + p), r = min(n_train, p)")
     decimation, seeds = config["surface"]["decimation"], config["networks"]["seeds"]
     ridge = config["ridge"]
@@ -781,6 +829,12 @@ def print_brain_dominance(config: dict, n_trs: int, v: int, fixed_v: bool) -> No
         base,
         total(changed(config, "networks.seeds", seeds[: max(1, len(seeds) // 2)])),
     )
+    splits = max(2, ridge["n_splits"] // 2)
+    print_what_if(
+        f"ridge.n_splits {ridge['n_splits']} -> {splits}",
+        base,
+        total(changed(config, "ridge.n_splits", splits)),
+    )
     paper_trs = ridge_benchmark.PAPER_SHAPE[0]
     print_what_if(
         f"n {n_trs} -> {paper_trs} TRs (benchmarks/ridge.py's PAPER_SHAPE)",
@@ -792,22 +846,21 @@ def print_brain_dominance(config: dict, n_trs: int, v: int, fixed_v: bool) -> No
 def print_training_dominance(config: dict, clip_s: float) -> None:
     base = sum(training_terms(config, clip_s).values())
     longest = config["corpora"].get("max_duration_s", clip_s)
-    seeds = config["networks"]["seeds"]
-    print(f"  training: {shares(training_terms(config, clip_s))}")
-    print("    cost ~ networks x max_steps x batch_size x clip length (conv cost ~ channels^2)")
+    channels = config["networks"]["conv_channels"]
+    say(f"training: {shares(training_terms(config, clip_s))}", indent=2)
+    print(
+        "    cost ~ networks x (3 max_steps x batch_size + validations x val clips) x clip length"
+    )
     print_what_if(
         f"clip {clip_s:g} s -> {longest:g} s (corpora.max_duration_s: a batch pads to its longest)",
         base,
         sum(training_terms(config, longest).values()),
     )
+    halved = [max(1, c // 2) for c in channels]
     print_what_if(
-        f"networks.seeds {len(seeds)} -> {max(1, len(seeds) // 2)}",
+        f"networks.conv_channels {channels} -> {halved}",
         base,
-        sum(
-            training_terms(
-                changed(config, "networks.seeds", seeds[: len(seeds) // 2]), clip_s
-            ).values()
-        ),
+        sum(training_terms(changed(config, "networks.conv_channels", halved), clip_s).values()),
     )
 
 
@@ -816,7 +869,7 @@ def print_recon_dominance(recon: dict) -> None:
         return sum(recon_terms(cfg).values())
 
     base, ldm = total(recon), recon["ldm"]
-    print(f"  reconstruction: {shares(recon_terms(recon))}")
+    say(f"reconstruction: {shares(recon_terms(recon))}", indent=2)
     print("    sampling ~ models x conditions x test clips x ddim_steps x 2 (guidance) x UNet")
     print("    fine-tuning ~ models x epochs x training samples x 2 conditions x 3 x UNet")
     print_what_if(
@@ -836,39 +889,48 @@ def print_recon_dominance(recon: dict) -> None:
     )
 
 
+def say(text: str, indent: int = 0) -> None:
+    """Print prose wrapped to 100 columns, continuation lines indented."""
+    print(
+        textwrap.fill(text, 100, initial_indent=" " * indent, subsequent_indent=" " * (indent + 4))
+    )
+
+
 def print_sizes(config: dict, recon: dict, n_trs: int, v: int, clip_s: float) -> None:
     """The shapes each stage's count rests on, and where they come from."""
     net, ridge, dataset = config["networks"], config["ridge"], config["dataset"]
     widths = scored_widths(config)
     per_seed = len(feature_set_widths(config, net["types"][0]))
     unshared = n_subjects(dataset) * len(net["types"]) * len(net["seeds"]) * per_seed
-    print(
+    say(
         f"brain scores ({BRAIN_CONFIG}): {n_subjects(dataset)} subjects x {len(net['types'])} "
         f"types x {len(net['seeds'])} seeds x {per_seed} feature sets = {unshared:,} scores, "
-        f"{sum(widths.values()):,} with L0 scored once per subject and type; p = {min(widths)}.."
-        f"{max(widths):,}; n = {n_trs} TRs kept per subject ({dataset['n_blocks']} blocks of "
-        f"{dataset['sentences_per_block']} sentences); v = {v:,} vertices (fsaverage5, "
-        f"surface.decimation {config['surface']['decimation']}); {ridge['n_splits']} folds x "
-        f"{ridge['n_alphas']} penalties"
+        f"{sum(widths.values()):,} as L0 is scored once per subject and type (were it scored "
+        f"per seed: FLOPs x{unshared_factor(config, n_trs, v):.3f}); p = {min(widths)}.."
+        f"{max(widths):,} features; n = {n_trs} TRs kept per subject ({dataset['n_blocks']} "
+        f"blocks of {dataset['sentences_per_block']} sentences of {MOUS_SENTENCE_S} s; --n-trs); "
+        f"v = {v:,} vertices (fsaverage5, surface.decimation {config['surface']['decimation']}); "
+        f"{ridge['n_splits']} folds x {ridge['n_alphas']} penalties"
     )
     settings = net["training"]
     trained = [t for t in net["types"] if t != "untrained"]
-    print(
+    say(
         f"training: {len(trained)} types x {len(net['seeds'])} seeds x {settings['max_steps']:,} "
         f"steps, batch {settings['batch_size']} of {clip_s:g} s clips (assumed: --clip-s), "
-        f"{step_flops(config, clip_s, n_outputs(config, 'dutch')):.3g} FLOPs per step"
+        f"{step_flops(config, clip_s, n_outputs(config, 'dutch')):.3g} FLOPs per step; and a "
+        f"forward pass over the val split ({config['corpora']['split_fractions'][1]:.0%} of each "
+        f"corpus) every {settings['validation_interval']:,} steps"
     )
     subjects = recon_subjects(recon)
     models = sum(1 + len(c2f_p_gts(recon, subject)) for subject in subjects)
     ldm = recon["ldm"]
-    print(
+    say(
         f"reconstruction ({RECON_CONFIG}): {len(subjects)} subjects of {len(recon['datasets'])} "
-        f"datasets, {models} D_aco + {models} G fine-tunings + {models} sampling jobs; "
-        f"{ldm['ddim_steps']} DDIM steps, guidance {ldm['guidance_scale']:g}; all test clips "
-        "of Table 4, every prompt condition on every clip (an upper bound)"
+        f"datasets (Table 4's samples), {models} D_aco trainings, {models} G fine-tunings and "
+        f"{models} sampling jobs (Fine + C2F per P_gt); {ldm['ddim_steps']} DDIM steps with "
+        f"guidance {ldm['guidance_scale']:g} on every test clip under every condition (with a "
+        "prompt on every clip: an upper bound)"
     )
-    factor = unshared_factor(config, n_trs, v)
-    print(f"  (were L0 scored again for every seed, the brain scores would cost x{factor:.3f})")
 
 
 def unshared_factor(config: dict, n_trs: int, v: int) -> float:
@@ -882,8 +944,9 @@ def unshared_factor(config: dict, n_trs: int, v: int) -> float:
 
 def print_assumptions(args) -> None:
     peaks = ", ".join(f"{name} {peak / 1e12:g}" for name, peak in A100_PEAK.items())
-    print(
-        f"\nA100 columns are estimates: FLOPs / (peak x {args.efficiency:.0%}); peaks {peaks} "
+    print()
+    say(
+        f"A100 columns are estimates: FLOPs / (peak x {args.efficiency:.0%}); peaks {peaks} "
         "TFLOP/s (dense). 'as run': the precision the jobs use on a GPU (audiobrain.devices: "
         "float32 with TF32 off; G samples under bf16 autocast; the ridge's float64 Gram and eigh "
         "run at FP64 19.5 TFLOP/s on tensor cores, as FP32). "
@@ -893,9 +956,9 @@ def print_assumptions(args) -> None:
             else "GPU-h = wall hours at the rate measured on this GPU."
         )
         + " FLOPs are counted in closed form (2 per multiply-add; eigh 9 n^3; training step = 3 "
-        "forward passes); not counted: data loading and augmentation, validation passes (about 1 "
-        "% of training), AudioMAE/CLAP/VAE feature extraction, D_sem, the direct baselines, "
-        "vocoding and metrics."
+        "forward passes; the scenes corpus's validation split taken as long as a speech "
+        "corpus's). Not counted: data loading and augmentation, AudioMAE/CLAP/VAE feature "
+        "extraction, D_sem, the direct baselines, vocoding and metrics."
     )
 
 
@@ -945,12 +1008,12 @@ def main() -> None:
     n_trs = args.n_trs or kept_trs(config["dataset"])
     v = args.n_vertices or n_vertices(config)
     with threadpoolctl.threadpool_limits(args.threads):
-        gemm = gemm_rates(args)
-        print_machine(args, gemm)
-        if args.device == "cuda":
+        if args.device == "cuda":  # the jobs' settings: TF32 off, deterministic algorithms
             from audiobrain.devices import deterministic_cuda
 
             deterministic_cuda()
+        gemm = gemm_rates(args)
+        print_machine(args, gemm)
         print_sizes(config, recon, n_trs, v, args.clip_s)
         rows = [
             brain_scores_row(config, n_trs, v, args),
