@@ -34,14 +34,16 @@ REDUCED_DEMO = {
 REDUCED_DEMO["demo"]["corpus_clips"] = 40
 # The reconstruction demo, reduced: two subjects, fewer training clips and steps, four clips vocoded
 # per subject. The test set keeps five clips per class for the 5-fold SVM. Half the training clips
-# take twice the epochs for G's VAE and pretraining to make as many steps as the demo's.
+# take twice the epochs for G's VAE and pretraining to make as many steps as the demo's. Table 3
+# keeps its three prompts at the main P_gt only (its other P_gt values would train two more D_aco
+# and G per study subject; the dry-run of config.yaml and the table's unit tests cover them).
 REDUCED_DEMO["recon"] = {
     "sources": {"demo": {"subjects": ["01", "02"], "n_train_stimuli": 60}},
     "acoustic": {"epochs": 3},
     "ldm": {"pretrain_epochs": 100, "vae_epochs": 16},
     "direct": {"epochs": 3, "mlp_max_iter": 50},
     "evaluation": {"n_clips": 4},
-    "study": {"n_clips": 4},
+    "study": {"n_clips": 4, "p_gt": [0.25]},
 }
 
 

@@ -15,7 +15,7 @@ import yaml
 from mous_files import release_skeleton
 
 from audiobrain.recon.analysis import HIGHER_IS_BETTER
-from conftest import REPO, run_snakemake, write_overrides
+from conftest import REDUCED_DEMO, REPO, run_snakemake, write_overrides
 
 pytestmark = pytest.mark.workflow
 
@@ -445,8 +445,9 @@ def test_demo_fills_table_3_and_its_generator_uses_the_condition(demo_run):
     folder = demo_run / "results" / "recon" / "demo"
     both = pd.read_csv(folder / "table_conditional.tsv", sep="\t")
     table = both[~both["reference"]]
+    p_gts = REDUCED_DEMO["recon"]["study"]["p_gt"]
     assert list(zip(table["p_gt"], table["prompt"], strict=True)) == [
-        (p_gt, prompt) for p_gt in (0.0, 0.25, 0.5) for prompt in ("none", "text", "audio")
+        (p_gt, prompt) for p_gt in p_gts for prompt in ("none", "text", "audio")
     ]
     # Each prompt's cells have their own reference rows, scored on the same clips.
     references = both[both["reference"]]
@@ -459,10 +460,11 @@ def test_demo_fills_table_3_and_its_generator_uses_the_condition(demo_run):
     metrics = pd.read_csv(folder / "metrics.tsv", sep="\t", dtype={"subject": str})
     study = metrics[metrics["part"] == "conditional"]
     assert set(study["method"]) == {"C2F-LDM", *REFERENCES}
-    assert (study["method"] == "C2F-LDM").sum() == 2 * 9  # subjects x P_gt x prompts
-    assert len(study) == 2 * 9 + 2 * 3 * len(REFERENCES)  # and each prompt's references
+    cells = len(p_gts) * 3  # P_gt x prompts
+    assert (study["method"] == "C2F-LDM").sum() == 2 * cells  # per subject
+    assert len(study) == 2 * cells + 2 * 3 * len(REFERENCES)  # and each prompt's references
     markdown = (folder / "table_conditional.md").read_text()
-    assert "| P_gt | Prompt |" in markdown and "| 0.5 | audio |" in markdown
+    assert "| P_gt | Prompt |" in markdown and f"| {p_gts[-1]:g} | audio |" in markdown
     # One WAV (and mel) per clip, prompt and P_gt.
     wavs = list((folder / "audio" / "sub-01" / "conditional").glob("*.wav"))
     assert len(wavs) == table["n_clips"].sum()  # the references' WAVs are in audio/references
@@ -470,7 +472,7 @@ def test_demo_fills_table_3_and_its_generator_uses_the_condition(demo_run):
     assert all(wav.with_suffix(".npy").exists() for wav in wavs)
     # G conditioned on a clip's own AudioMAE features beats G given another clip's.
     check = pd.read_csv(folder / "ldm_conditioning.tsv", sep="\t", dtype={"subject": str})
-    assert len(check) == 2 * 4  # subjects x (Fine-LDM, C2F-LDM with P_gt 0, 0.25, 0.5)
+    assert len(check) == 2 * (1 + len({0.25, *p_gts}))  # subjects x (Fine-LDM, each C2F-LDM)
     assert check["pcc_gain"].mean() > 0.03, check
 
 
