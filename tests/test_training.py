@@ -136,6 +136,20 @@ def test_training_is_deterministic_and_keeps_the_best_validation_weights(
     assert not (tmp_path / "a" / "resume" / "checkpoint.pt").exists()
 
 
+def _train_with_hook(manifest: Path, folder: Path, on_step) -> None:
+    """training.train in this process, with ``on_step`` after every step (to interrupt it)."""
+    corpus = training.read_corpus(manifest, "english")
+    model = networks.build_untrained(0, networks.ctc_output_size("english"), (2, 2, 2), 4)
+    training.train(
+        model,
+        corpus,
+        training.TrainingSettings(**FAST_TRAINING),
+        seed=0,
+        checkpoint=folder / "resume" / "checkpoint.pt",
+        on_step=on_step,
+    )
+
+
 def test_an_interrupted_run_resumes_to_the_same_weights(english_manifest, tmp_path):
     uninterrupted, curve = _train(english_manifest, tmp_path / "whole")
     folder = tmp_path / "interrupted"
@@ -145,16 +159,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(english_manifest, tmp_pa
             raise KeyboardInterrupt  # as a job killed between checkpoints (last one at step 4)
 
     with pytest.raises(KeyboardInterrupt):
-        corpus = training.read_corpus(english_manifest, "english")
-        model = networks.build_untrained(0, networks.ctc_output_size("english"), (2, 2, 2), 4)
-        training.train(
-            model,
-            corpus,
-            training.TrainingSettings(**FAST_TRAINING),
-            seed=0,
-            checkpoint=folder / "resume" / "checkpoint.pt",
-            on_step=stop_after_step_5,
-        )
+        _train_with_hook(english_manifest, folder, stop_after_step_5)
     assert torch.load(folder / "resume" / "checkpoint.pt", weights_only=True)["state"]["step"] == 4
     resumed, resumed_curve = _train(english_manifest, folder)
     assert resumed.read_bytes() == uninterrupted.read_bytes()
@@ -173,18 +178,9 @@ def test_sigterm_at_a_time_limit_checkpoints_the_step_and_the_retry_resumes_ther
         if step == 3:
             os.kill(os.getpid(), signal.SIGTERM)
 
-    corpus = training.read_corpus(english_manifest, "english")
-    model = networks.build_untrained(0, networks.ctc_output_size("english"), (2, 2, 2), 4)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(training.TrainingStopped, match="6 steps: SIGTERM .* at step 3"):
-        training.train(
-            model,
-            corpus,
-            training.TrainingSettings(**FAST_TRAINING),
-            seed=0,
-            checkpoint=folder / "resume" / "checkpoint.pt",
-            on_step=time_limit_during_step_3,
-        )
+        _train_with_hook(english_manifest, folder, time_limit_during_step_3)
     assert signal.getsignal(signal.SIGTERM) == before
     assert torch.load(folder / "resume" / "checkpoint.pt", weights_only=True)["state"]["step"] == 3
     resumed, resumed_curve = _train(english_manifest, folder)
