@@ -36,7 +36,7 @@ import nibabel as nib
 import numpy as np
 
 from audiobrain import projection, surface
-from audiobrain.io import InputError, read_tsv
+from audiobrain.io import InputError, load_image, read_tsv
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def volume_atlas(
     if not Path(image_path).is_file():
         raise InputError(f"{image_path}: atlas label image not found")
     names = read_label_table(labels_path)
-    image = nib.load(image_path)
+    image = load_image(image_path, "a NIfTI atlas label image")
     if len(image.shape) != 3:
         raise InputError(f"{image_path}: expected a 3D label image, found shape {image.shape}")
     meshes = projection.template_meshes()

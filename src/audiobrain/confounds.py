@@ -17,14 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nibabel as nib
 import numpy as np
 import pandas as pd
 from nilearn import signal
 from nilearn.interfaces.fmriprep import load_confounds
 
 from audiobrain.fmriprep import confounds_files_for
-from audiobrain.io import InputError, gifti_repetition_time, load_json, read_tsv, sidecar_path
+from audiobrain.io import (
+    InputError,
+    gifti_repetition_time,
+    load_image,
+    load_json,
+    read_tsv,
+    sidecar_path,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +267,7 @@ def bold_repetition_time(path: str | os.PathLike) -> float | None:
         if tr_s is None and sidecar.is_file():
             tr_s = load_json(sidecar).get("RepetitionTime")
         return None if tr_s is None else float(tr_s)
-    header = nib.load(path).header
+    header = load_image(path, "a NIfTI BOLD image").header
     if len(header.get_zooms()) < 4:
         raise InputError(f"{path}: not a 4D image (zooms {header.get_zooms()})")
     time_unit = header.get_xyzt_units()[1]

@@ -81,7 +81,7 @@ from scipy import signal
 from audiobrain import text as texts
 from audiobrain.architecture import VOCABULARY_SIZES
 from audiobrain.audio import SAMPLE_RATE_HZ
-from audiobrain.io import InputError, load_json, save_json, write_tsv, write_wav
+from audiobrain.io import InputError, load_json, reading, save_json, write_tsv, write_wav
 
 log = logging.getLogger(__name__)
 
@@ -242,13 +242,14 @@ def read_manifest(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: manifest not found")
-    table = pd.read_csv(
-        path,
-        sep="\t",
-        dtype={"path": str, "transcript": str, "split": str, "group": str},
-        keep_default_na=False,
-        quoting=csv.QUOTE_MINIMAL,
-    )
+    with reading(path, "a corpus manifest (TSV)"):
+        table = pd.read_csv(
+            path,
+            sep="\t",
+            dtype={"path": str, "transcript": str, "split": str, "group": str},
+            keep_default_na=False,
+            quoting=csv.QUOTE_MINIMAL,
+        )
     missing = [column for column in MANIFEST_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
@@ -622,7 +623,8 @@ def _read_fsdkaggle2019(root: Path, task: str, multilabel: str) -> _Collected:
             f"FSDKaggle2019 curated set"
         )
     listing, audio_folder = layout
-    table = pd.read_csv(listing, dtype=str, keep_default_na=False)
+    with reading(listing, "FSDKaggle2019's listing (CSV)"):
+        table = pd.read_csv(listing, dtype=str, keep_default_na=False)
     missing = [column for column in ("fname", "labels") if column not in table.columns]
     if missing:
         raise InputError(f"{listing}: missing column(s) {missing}; found {list(table.columns)}")
@@ -677,7 +679,8 @@ def _read_demo(root: Path, task: str, multilabel: str) -> _Collected:
             f"{listing}: file not found; {CONFIG_ROOT_KEY.format(task=task)} must be a folder "
             f"written by audiobrain.corpora.generate_demo_corpus"
         )
-    table = pd.read_csv(listing, sep="\t", dtype=str, keep_default_na=False)
+    with reading(listing, "the demo corpus's listing (TSV)"):
+        table = pd.read_csv(listing, sep="\t", dtype=str, keep_default_na=False)
     missing = [name for name in ("file", column, "group") if name not in table.columns]
     if missing:
         raise InputError(f"{listing}: missing column(s) {missing}; found {list(table.columns)}")

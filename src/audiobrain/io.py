@@ -149,6 +149,18 @@ def load_torch(path: str | os.PathLike, expected: str):
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def load_npy(path: str | os.PathLike, expected: str) -> np.ndarray:
+    """A ``.npy`` array memory-mapped (read as needed), e.g. a release's response matrix."""
+    with reading(path, expected):
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def load_image(path: str | os.PathLike, expected: str):
+    """A NIfTI (or other nibabel) image, its data read lazily."""
+    with reading(path, expected):
+        return nib.load(path)
+
+
 def save_json(path: str | os.PathLike, payload: Mapping) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")

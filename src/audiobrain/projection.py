@@ -43,7 +43,7 @@ from nilearn import masking
 from nilearn.surface import InMemoryMesh, vol_to_surf
 
 from audiobrain import confounds, surface
-from audiobrain.io import InputError
+from audiobrain.io import InputError, load_image
 
 LINE_MM = 3.0  # section 2.2: voxels along a 3 mm line orthogonal to the mid-thickness
 LINE_SAMPLES = 10  # points along the line: nilearn's default for kind="line"
@@ -318,10 +318,7 @@ def load_bold_volume(
 def _load_nifti(path: str | os.PathLike) -> nib.Nifti1Image:
     if not Path(path).is_file():
         raise InputError(f"{path}: file not found")
-    try:
-        return nib.load(path)
-    except (OSError, ValueError, nib.filebasedimages.ImageFileError) as error:
-        raise InputError(f"{path}: cannot read NIfTI ({error})") from error
+    return load_image(path, "a NIfTI image")
 
 
 def check_same_grid(images: Mapping[str, nib.Nifti1Image]) -> None:

@@ -84,7 +84,15 @@ import numpy as np
 import pandas as pd
 
 from audiobrain.audio import SAMPLE_RATE_HZ, load_audio, load_segment
-from audiobrain.io import InputError, load_npz, require_finite, save_arrays, write_tsv
+from audiobrain.io import (
+    InputError,
+    load_npy,
+    load_npz,
+    reading,
+    require_finite,
+    save_arrays,
+    write_tsv,
+)
 from audiobrain.recon import stimulus_clips
 
 log = logging.getLogger(__name__)
@@ -236,12 +244,13 @@ def read_stimuli(folder: str | os.PathLike) -> StimulusSet:
     path = folder / STIMULI_TABLE
     if not path.is_file():
         raise InputError(f"{path}: stimulus table not found")
-    table = pd.read_csv(
-        path,
-        sep="\t",
-        keep_default_na=False,
-        dtype={c: str for c in ("stimulus_id", "split", "source", "label", "kind")},
-    )
+    with reading(path, "the prepared stimulus table (TSV)"):
+        table = pd.read_csv(
+            path,
+            sep="\t",
+            keep_default_na=False,
+            dtype={c: str for c in ("stimulus_id", "split", "source", "label", "kind")},
+        )
     table = check_stimulus_table(table, where=str(path))
     audio = folder / STIMULI_AUDIO
     if not audio.is_file():
@@ -719,7 +728,9 @@ def prepare_brain2music(
             parts = {}
             for split in BRAIN2MUSIC_TASKS:
                 path, ids, _ = pairs[subject][split]
-                responses = np.asarray(np.load(path, mmap_mode="r"), dtype=np.float32)
+                responses = np.asarray(
+                    load_npy(path, "Brain2Music's response matrix (.npy)"), dtype=np.float32
+                )
                 parts[split] = (responses, ids, path)
             heard = set(parts["test"][1])
             test_order = [i for i in stimuli.table["stimulus_id"] if i in heard]
@@ -767,7 +778,7 @@ def brain2music_pairs(
     for split, task in BRAIN2MUSIC_TASKS.items():
         runs = _brain2music_runs(root, subject, task, config_key)
         path = _brain2music_responses(root, subject, task, config_key)
-        shape = np.load(path, mmap_mode="r").shape
+        shape = load_npy(path, "Brain2Music's response matrix (.npy)").shape
         n_clips = sum(len(run) - 1 for run in runs)
         if len(shape) != 2 or shape[0] != n_clips * n:
             raise InputError(
@@ -798,7 +809,8 @@ def _brain2music_runs(root: Path, subject: str, task: str, config_key: str) -> l
         )
     runs = []
     for path in files:
-        table = pd.read_csv(path, sep="\t", dtype={"genre": str})
+        with reading(path, "a Brain2Music events table (TSV)"):
+            table = pd.read_csv(path, sep="\t", dtype={"genre": str})
         missing = {"onset", "genre", "track", "start"} - set(table.columns)
         if missing:
             raise InputError(f"{path}: missing column(s) {sorted(missing)}")

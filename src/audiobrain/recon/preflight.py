@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiobrain.io import InputError, load_npz, write_tsv
+from audiobrain.io import InputError, load_npy, load_npz, write_tsv
 from audiobrain.recon import datasets
 from audiobrain.recon.pipeline import stimulus_rows
 
@@ -153,7 +153,7 @@ def brain2music_lag_scan(
         root, subject, lags[0], f"{where}.root", f"{where}.lag_trs"
     )  # the response files, loaded once for every lag
     responses = {
-        split: np.asarray(np.load(path, mmap_mode="r"), dtype=np.float32)
+        split: np.asarray(load_npy(path, "a response matrix (.npy)"), dtype=np.float32)
         for split, (path, _, _) in pairs.items()
     }
     records = []

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from audiobrain.audio import SAMPLE_RATE_HZ, load_segment
-from audiobrain.io import InputError, atomic_path, write_tsv
+from audiobrain.io import InputError, atomic_path, reading, write_tsv
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,8 @@ def read_release_table(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: the release's stimulus table not found")
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    with reading(path, "the release's stimulus table (CSV)"):
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [column for column in RELEASE_COLUMNS if column not in table.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {missing}; found {list(table.columns)}")
