@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiobrain.io import InputError
+from audiobrain.io import InputError, load_json, load_npz
 
 PYCORTEX_DB = Path("derivative", "pycortex-db")
 SUBJECT_XFMS = Path("derivative", "subject_xfms.json")
@@ -53,10 +53,7 @@ def transform_name(root: str | os.PathLike, subject: str) -> str:
     path = Path(root) / SUBJECT_XFMS
     if not path.is_file():
         return f"{subject}_auto"
-    try:
-        transforms = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: not JSON ({error})") from error
+    transforms = load_json(path)
     if subject not in transforms:
         raise InputError(f"{path}: no transform for {subject}; found {sorted(transforms)}")
     return str(transforms[subject])
@@ -96,8 +93,7 @@ def read_roi_masks(
         raise InputError(
             f"{path}: file not found (the subject's pycortex ROI masks; check {config_key})"
         )
-    with np.load(path, allow_pickle=False) as data:
-        arrays = {key: data[key] for key in data.files}
+    arrays = load_npz(path)
     volumes = _index_layout(arrays, path) if "index_volume" in arrays else arrays
     masks = {}
     for roi in rois:
@@ -194,8 +190,7 @@ def brain2speech_voxel_masks(settings: Mapping, where: str) -> dict[str, np.ndar
         path = Path(settings["voxel_masks"])
         if not path.is_file():
             raise InputError(f"{path}: file not found (config {where}.voxel_masks)")
-        with np.load(path, allow_pickle=False) as data:
-            return {key: data[key].astype(bool) for key in data.files}
+        return {key: value.astype(bool) for key, value in load_npz(path).items()}
     raise InputError(
         f"config {where}: Brain2Speech needs its voxel sets (Table 4): rois and roi_masks "
         "(pycortex ROI masks exported per subject, see audiobrain.recon.pycortex_rois) or "
