@@ -87,7 +87,7 @@ SLURM_DEMO = merged(
         "recon": {"datasets": []},
     },
 )
-TRAINING_STEPS = 240
+TRAINING_STEPS = 270
 if _TRAINED:
     SLURM_DEMO = merged(
         SLURM_DEMO,
