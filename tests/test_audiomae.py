@@ -494,7 +494,7 @@ def test_contextual_encoder_output_averages_the_last_blocks(official_checkpoint)
 def test_checkpoint_errors_name_the_key_and_shapes(official_checkpoint, tmp_path):
     path, state, config = official_checkpoint
     missing = tmp_path / "nowhere.pth"
-    with pytest.raises(InputError, match=r"recon\.audiomae\.checkpoint.*nowhere\.pth"):
+    with pytest.raises(InputError, match=r"recon\.models\.audiomae\.checkpoint.*nowhere\.pth"):
         load_audiomae(missing, TINY)
     with pytest.raises(InputError, match=r"my\.key.*nowhere\.pth"):
         load_audiomae(missing, TINY, config_key="my.key")
@@ -521,7 +521,7 @@ def test_checkpoint_errors_name_the_key_and_shapes(official_checkpoint, tmp_path
 
 
 def test_config_checks_its_keys():
-    with pytest.raises(InputError, match=r"recon\.audiomae: unknown keys \['embed_dims'\]"):
+    with pytest.raises(InputError, match=r"recon\.models\.audiomae: unknown keys \['embed_dims'\]"):
         AudioMAEConfig.from_mapping({"embed_dims": 16})
     with pytest.raises(InputError, match="not divisible"):
         AudioMAEConfig(embed_dim=18, num_heads=4)
