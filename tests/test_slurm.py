@@ -74,8 +74,8 @@ GPU_REQUEST = f"gres:gpu:{TEST_SITE['gpu_model']}:1"
 # The reduced demo of conftest.py, smaller still so that the SLURM run and the local run it is
 # compared with take a few minutes on 2 cores: 3 subjects, the untrained network and one trained
 # type (whose training job is the DAG's GPU job). The training asks for the GPU partition's
-# 1 minute and needs about 2 (0.3-0.4 s a step here), so SLURM stops it at least once; it
-# checkpoints every 10 steps and may be resubmitted 3 times.
+# 1 minute and needs about 2 (0.3-0.7 s a step here), so SLURM stops it at least once; it
+# checkpoints every 10 steps and may be resubmitted 5 times.
 _TRAINED = [t for t in REDUCED_DEMO.get("networks", {}).get("types", []) if t != "untrained"]
 SLURM_DEMO = merged(
     REDUCED_DEMO,
@@ -98,7 +98,7 @@ if _TRAINED:
                     "validation_interval": 100,
                     "checkpoint_interval": 10,
                     "runtime_min": TEST_SITE["partitions"][TEST_GPU_PARTITION]["max_runtime"],
-                    "resubmissions": 3,
+                    "resubmissions": 5,
                 }
             }
         },
@@ -544,14 +544,15 @@ def test_training_stopped_at_its_time_limit_is_resubmitted_and_resumes_from_its_
     assert {job["TimeLimit"] for job in attempts} == {"00:01:00"}, attempts
     training = next(job for job in slurm_run.jobs if job.rule == TRAINING_RULE)
     network, seed = training.wildcards["network"], training.wildcards["seed"]
-    # Each stopped attempt says where it checkpointed (its SLURM log holds the job's stderr) ...
+    # A job stopped while training says where it checkpointed (its SLURM log holds the job's
+    # stderr); one stopped before its first step (still starting up) has nothing to save.
     slurm_logs = slurm_run.workdir / ".snakemake" / "slurm_logs" / f"rule_{TRAINING_RULE}"
     stopped = []
     for job in attempts[:-1]:
         (slurm_log,) = slurm_logs.rglob(f"{job['JobId']}.log")
         found = re.findall(r"SIGTERM \(a time limit\?\) at step (\d+)", slurm_log.read_text())
-        assert found, f"SLURM job {job['JobId']} stopped without a checkpoint:\n{slurm_log}"
-        stopped.append(int(found[-1]))
+        stopped += [int(found[-1])] if found else []
+    assert stopped, f"no training job checkpointed at its time limit: {attempts}"
     # ... and the one that finished resumed from the last of those steps.
     log = (
         slurm_run.workdir / "logs" / TRAINING_RULE / f"net-{network}_seed-{seed}.log"
