@@ -14,6 +14,9 @@ rule brain_scores:
         scores=expand(
             brainscore_path("{{subject}}", "{{network}}", "{seed}"), seed=SEEDS
         ),
+        sidecars=sidecars(
+            expand(brainscore_path("{{subject}}", "{{network}}", "{seed}"), seed=SEEDS)
+        ),
     log:
         "logs/brain_scores/sub-{subject}_net-{network}.log",
     benchmark:

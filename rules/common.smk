@@ -107,19 +107,9 @@ def surface_bold_path(subject, hemi):
 # Where the fsaverage5 BOLD comes from (section 2.2): fMRIPrep's surface GIfTI, or its volumetric
 # BOLD cleaned and projected onto the surface (audiobrain.projection).
 SURFACE = config["surface"]
-SURFACE_SOURCE = SURFACE.get("source", "fmriprep_surface")
-VOLUME_SPACE = SURFACE.get("volume_space", "MNI152NLin2009cAsym:res-2")
-FREESURFER_DIR = SURFACE.get("freesurfer_dir")
-if SURFACE_SOURCE == "volume" and VOLUME_SPACE == "T1w" and FREESURFER_DIR is None:
-    raise ValueError(
-        "config surface.freesurfer_dir: T1w-space BOLD is projected with the subjects' "
-        "FreeSurfer surfaces; set it (fMRIPrep: <fmriprep_dir>/sourcedata/freesurfer)"
-    )
-if SURFACE_SOURCE == "volume" and VOLUME_SPACE != "T1w" and FREESURFER_DIR is not None:
-    raise ValueError(
-        f"config surface.freesurfer_dir: subject surfaces are in T1w space, the BOLD in "
-        f"{VOLUME_SPACE}; set surface.volume_space: T1w, or freesurfer_dir: null"
-    )
+SURFACE_SOURCE = SURFACE["source"]
+VOLUME_SPACE = SURFACE["volume_space"]
+FREESURFER_DIR = SURFACE["freesurfer_dir"]
 
 
 def volume_bold_path(subject):
@@ -154,6 +144,14 @@ def bold_files(subject):
     if SURFACE_SOURCE == "volume":
         return [volume_bold_path(subject), brain_mask_path(subject)]
     return [surface_bold_path(subject, hemi) for hemi in HEMIS]
+
+
+def sidecars(paths):
+    """The JSON sidecars that audiobrain.io.save_arrays writes beside array files: declared
+    outputs too, so that a failed job leaves none of them behind."""
+    from audiobrain.io import sidecar_path
+
+    return [str(sidecar_path(path)) for path in paths]
 
 
 def bold_sidecars(subject):
@@ -739,26 +737,13 @@ RECON_LAG_SCAN_PATTERN = "|".join(RECON_LAG_SCAN_DATASETS) or _NO_MATCH
 
 def recon_prepare_extra_inputs(dataset):
     """More inputs of a real dataset's conversion: Brain2Sound's cut clips, Brain2Speech's ROI
-    masks. A Brain2Speech config without its voxel sets (Table 4) stops here, before any job.
-    """
+    masks (the schema requires Brain2Speech's voxel sets, Table 4)."""
     settings = recon_dataset(dataset)
-    where = f"recon.sources.{dataset}"
     if dataset in RECON_CLIP_DATASETS:
-        if settings.get("audio_dir"):
-            raise ValueError(
-                f"config {where}: give source_audio (clips cut by the workflow) or audio_dir "
-                "(clips cut already), not both"
-            )
         # the clips that rule recon_stimulus_clips cuts
         return {"stimulus_clips": recon_path(dataset, "stimulus_clips")}
-    if settings["source"] == "brain2speech":
-        rois = settings.get("roi_masks") and settings.get("rois")
-        if not rois and not settings.get("voxel_masks"):
-            raise ValueError(
-                f"config {where}: Brain2Speech needs its voxel sets (Table 4): rois and "
-                "roi_masks (pycortex ROI masks exported per subject) or voxel_masks"
-            )
-        return {"roi_masks": settings["roi_masks"]} if settings.get("roi_masks") else {}
+    if settings.get("roi_masks"):
+        return {"roi_masks": settings["roi_masks"]}
     return {}
 
 

@@ -4,11 +4,6 @@
 # with the signal planted in known voxels, which the workflow then projects onto fsaverage5.
 # These rules exist only for dataset.source "demo"; the demo writes under demo.root only.
 if DEMO:
-    if SURFACE_SOURCE == "volume" and VOLUME_SPACE != "MNI152NLin2009cAsym":
-        raise ValueError(
-            "config surface.volume_space: the demo's volumetric BOLD is written in "
-            f"MNI152NLin2009cAsym at its own resolution; set it to that, found {VOLUME_SPACE!r}"
-        )
 
     rule simulate_demo:
         output:
@@ -19,7 +14,12 @@ if DEMO:
             timing=[path for s in SUBJECTS for path in bold_sidecars(s)],
             confounds=expand(confounds_path("{subject}", "tsv"), subject=SUBJECTS),
             confounds_json=expand(confounds_path("{subject}", "json"), subject=SUBJECTS),
-            truth=f"{config['demo']['root']}/truth/vertex_truth.tsv",
+            raw_timing=sidecars([raw_bold(s) for s in SUBJECTS]),
+            descriptions=[
+                f"{folder}/dataset_description.json"
+                for folder in (BIDS_DIR, FMRIPREP_DIR)
+            ],
+            truth=directory(f"{config['demo']['root']}/truth"),
         log:
             "logs/simulate_demo.log",
         benchmark:
@@ -30,7 +30,7 @@ if DEMO:
             mem_mb=4000,
             runtime=30,
         params:
-            root=lambda wildcards, output: Path(output.truth).parent.parent,
+            root=lambda wildcards, output: Path(output.truth).parent,
             subjects=SUBJECTS,
             task=TASK,
             tr_s=DATASET["tr_s"],

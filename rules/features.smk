@@ -9,6 +9,12 @@ rule stimulus_features:
     output:
         spectrogram="results/features/stimuli_spectrogram.npz",
         mel="results/features/stimuli_mel.npz",
+        sidecars=sidecars(
+            [
+                "results/features/stimuli_spectrogram.npz",
+                "results/features/stimuli_mel.npz",
+            ]
+        ),
     log:
         "logs/stimulus_features.log",
     benchmark:
@@ -31,6 +37,7 @@ rule activations:
         unpack(activation_inputs),
     output:
         activations=activations_path("{network}", "{seed}"),
+        sidecar=sidecars([activations_path("{network}", "{seed}")]),
     log:
         "logs/activations/net-{network}_seed-{seed}.log",
     benchmark:

@@ -172,6 +172,7 @@ rule network_comparisons:
             category="Statistics",
         ),
         maps="results/stats/network_comparisons_maps.npz",
+        maps_sidecar=sidecars(["results/stats/network_comparisons_maps.npz"]),
     log:
         "logs/network_comparisons.log",
     benchmark:

@@ -34,6 +34,7 @@ rule clean_bold:
         unpack(clean_bold_inputs),
     output:
         bold=clean_bold_path("{subject}"),
+        sidecar=sidecars([clean_bold_path("{subject}")]),
     log:
         "logs/clean_bold/sub-{subject}.log",
     benchmark:

@@ -45,6 +45,7 @@ rule recon_demo_stimuli:
     output:
         table=recon_path("{dataset}", "stimuli.tsv"),
         audio=recon_path("{dataset}", "stimuli.npz"),
+        audio_sidecar=sidecars([recon_path("{dataset}", "stimuli.npz")]),
     log:
         "logs/recon/{dataset}/demo_stimuli.log",
     benchmark:
@@ -68,6 +69,12 @@ rule recon_demo_fmri:
     output:
         fmri=recon_fmri_path("{dataset}", "{subject}"),
         truth=recon_path("{dataset}", "sub-{subject}_truth.npz"),
+        sidecars=sidecars(
+            [
+                recon_fmri_path("{dataset}", "{subject}"),
+                recon_path("{dataset}", "sub-{subject}_truth.npz"),
+            ]
+        ),
     log:
         "logs/recon/{dataset}/demo_fmri_sub-{subject}.log",
     wildcard_constraints:

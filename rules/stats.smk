@@ -12,6 +12,7 @@ rule group_stats:
         bold=clean_bold_path(SUBJECTS[0]),
     output:
         group=group_stats_path("{network}"),
+        group_sidecar=sidecars([group_stats_path("{network}")]),
         voxels=report(
             "results/stats/net-{network}_voxels.tsv",
             caption="../report/voxels.rst",

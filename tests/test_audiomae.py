@@ -516,7 +516,7 @@ def test_checkpoint_errors_name_the_key_and_shapes(official_checkpoint, tmp_path
 
     not_torch = tmp_path / "notes.pth"
     not_torch.write_text("not a checkpoint")
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot be read as a torch checkpoint"):
         load_audiomae(not_torch, TINY)
 
 

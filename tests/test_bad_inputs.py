@@ -80,6 +80,14 @@ def binary_garbage(path: Path) -> None:
     path.write_bytes(bytes(range(256)) * 8)
 
 
+def mislabel_a_sentence_block(path: Path) -> None:
+    """The last sentence of block 2 labelled block 1: block 1 then spans a word-list block."""
+    table = read_tsv(path)
+    last_of_block_2 = table.index[(table["trial_type"] == "sentence") & (table["block"] == 2)][-1]
+    table.loc[last_of_block_2, "block"] = 1
+    table.to_csv(path, sep="\t", index=False, na_rep="n/a")
+
+
 def nan_samples(path: Path) -> None:
     samples, sr_hz = sf.read(path, dtype="float32")
     samples[len(samples) // 2] = np.nan
@@ -165,6 +173,14 @@ SUBJECT_CASES = [
         "type",
     ),
     ("HTML page as stimulus WAV", Subject.first_stimulus, html_page, derive, "audio"),
+    ("truncated stimulus WAV", Subject.first_stimulus, truncate, derive, "truncated audio"),
+    (
+        "sentence blocks interleaved",
+        lambda s: derived_events(s.layout),
+        mislabel_a_sentence_block,
+        clean,
+        "interleaves with a word_list",
+    ),
 ]
 
 
@@ -344,3 +360,43 @@ def test_damaged_network_weights_are_named_before_any_activation(tmp_path, damag
         pipeline.load_network(
             "dutch", 0, conv_channels=(2, 2, 2), gru_hidden=4, checkpoint=checkpoint
         )
+
+
+# --- the reconstruction study's pretrained weights: what a failed download leaves ---------------
+
+
+def load_weights(kind: str, path: Path):
+    if kind == "AudioMAE":
+        from audiobrain.recon.audiomae import read_checkpoint
+
+        return read_checkpoint(path)
+    if kind == "vocoder":
+        from audiobrain.recon.vocoder import load_hifigan
+
+        return load_hifigan(path)
+    from audiobrain.recon.metrics import load_panns_cnn14
+
+    return load_panns_cnn14(path)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "damage", "key"),
+    [
+        ("AudioMAE", "pretrained.pth", html_page, "recon.models.audiomae.checkpoint"),
+        ("vocoder", "g_02500000.pth", truncate, "recon.models.vocoder"),
+        ("PANNs", "Cnn14_16k_mAP=0.438.pth", html_page, "recon.models.panns"),
+    ],
+    ids=["HTML page as AudioMAE", "truncated vocoder", "HTML page as PANNs"],
+)
+def test_damaged_pretrained_weights_are_named_with_their_config_key(
+    tmp_path, kind, name, damage, key
+):
+    import torch
+
+    path = tmp_path / name
+    torch.save({"model": {"weight": torch.zeros(64, 64)}}, path)
+    damage(path)
+    with pytest.raises(InputError) as error:
+        load_weights(kind, path)
+    message = str(error.value)
+    assert name in message and key in message and "cannot be read as" in message, message

@@ -208,9 +208,9 @@ def test_panns_cnn14_loads_from_a_local_checkpoint_and_gives_embeddings_and_logi
 
 
 def test_missing_or_misshapen_panns_weights_are_errors_naming_the_config_key(tmp_path):
-    with pytest.raises(InputError, match=r"recon\.metrics\.panns_checkpoint: weight file .* not"):
+    with pytest.raises(InputError, match=r"recon\.models\.panns: weight file .* not"):
         load_panns_cnn14(tmp_path / "Cnn14.pth")
-    with pytest.raises(InputError, match=r"recon\.metrics\.panns_checkpoint: no weight file"):
+    with pytest.raises(InputError, match=r"recon\.models\.panns: no weight file"):
         load_panns_cnn14(None)
     wrong = tmp_path / "wrong.pth"
     # A training checkpoint pickles more than tensors (here a numpy array): still readable.
@@ -246,7 +246,7 @@ def test_vggish_loads_the_official_port_names_and_embeds_each_096_s_frame(vggish
     ):
         load_vggish(wrong, config_key="fad_key")
     wrong.unlink()
-    with pytest.raises(InputError, match=r"recon\.metrics\.vggish_checkpoint: weight file"):
+    with pytest.raises(InputError, match=r"recon\.models\.vggish: weight file"):
         load_vggish(checkpoint.parent / "missing.pth")
 
 

@@ -238,15 +238,15 @@ def test_a_hugging_face_vocoder_loads_from_a_folder_and_from_the_local_cache(tmp
 
 
 def test_missing_or_unfit_weights_are_errors_naming_the_path_and_config_key(tmp_path):
-    with pytest.raises(InputError, match=r"recon\.vocoder\.path: vocoder weights \./absent do not"):
+    with pytest.raises(InputError, match=r"recon\.models\.vocoder: vocoder weights \./absent"):
         load_hifigan("./absent")  # a relative path is never looked up as a repository id
     missing = tmp_path / "nowhere" / "generator.pth"
-    with pytest.raises(InputError, match=r"recon\.vocoder\.path.*nowhere/generator\.pth"):
+    with pytest.raises(InputError, match=r"recon\.models\.vocoder.*nowhere/generator\.pth"):
         load_hifigan(missing)
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match=r"my\.key: .*empty has no config\.json"):
         load_hifigan(tmp_path / "empty", config_key="my.key")
-    with pytest.raises(InputError, match=r"recon\.vocoder\.path: cannot load .*not/cached"):
+    with pytest.raises(InputError, match=r"recon\.models\.vocoder: cannot load .*not/cached"):
         load_hifigan("not/cached", cache_dir=tmp_path / "hub")
     # A tiny checkpoint without its config.json is read as the universal V1 architecture: wrong
     # shapes, named with the expected and found sizes.
@@ -258,7 +258,7 @@ def test_missing_or_unfit_weights_are_errors_naming_the_path_and_config_key(tmp_
         load_hifigan(checkpoint)
     garbage = tmp_path / "garbage.pth"
     garbage.write_bytes(b"not a checkpoint")
-    with pytest.raises(InputError, match="not a readable torch checkpoint"):
+    with pytest.raises(InputError, match="cannot be read as a torch checkpoint"):
         load_hifigan(garbage)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,31 +22,44 @@ MEL_WINDOW_S = 0.025  # section 2.6: mel baseline with 25 ms windows
 MEL_HOP_S = 0.010  # section 2.6: strides of 10 ms
 
 
+# libsndfile reads a WAV cut short without complaint (the samples present, the header's length
+# noted in its info text): what its header declares against what the file holds.
+_DECLARED_DATA = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+_UNKNOWN_SIZES = {0, 0xFFFFFFFF, 0x7FFFFFFF}  # streamed WAVs: length not written in the header
+
+
+def audio_info(path: str | os.PathLike) -> sf._SoundFileInfo:
+    """The header of an audio file, or an error naming it if it is unreadable or truncated."""
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, OSError, RuntimeError) as error:
+        raise InputError(f"{path}: cannot read audio ({error})") from error
+    declared = _DECLARED_DATA.search(info.extra_info)
+    if declared and int(declared[1]) not in _UNKNOWN_SIZES:
+        expected, found = int(declared[1]), int(declared[2])
+        if found < expected:
+            raise InputError(
+                f"{path}: truncated audio: its header declares {expected} bytes of samples, "
+                f"the file holds {found} ({found / expected:.0%}, {info.duration:.3f} s); a "
+                "download cut short?"
+            )
+    return info
+
+
 def load_audio(path: str | os.PathLike, sr_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """Mono float32 waveform resampled to ``sr_hz`` (whatever rate and channels the file has)."""
+    native_sr_hz = audio_info(path).samplerate
     try:
-        waveform, native_sr_hz = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, OSError) as error:
+        waveform, _ = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, OSError, RuntimeError) as error:
         raise InputError(f"{path}: cannot read audio ({error})") from error
-    if waveform.size == 0:
-        raise InputError(f"{path}: audio file holds no samples")
-    require_finite(waveform, path, "audio samples (frames x channels)")
-    mono = librosa.to_mono(waveform.T)
-    resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
-    return resampled.astype(np.float32)
+    return _mono_resampled(path, waveform, native_sr_hz, sr_hz, "audio samples")
 
 
 def durations_s(folder: str | os.PathLike, names: Iterable[str]) -> dict[str, float]:
     """Length in seconds of each audio file ``folder/name`` that exists (from its header)."""
-    lengths = {}
-    for name in names:
-        path = Path(folder) / name
-        if path.is_file():
-            try:
-                lengths[name] = sf.info(path).duration
-            except (sf.LibsndfileError, OSError, RuntimeError) as error:
-                raise InputError(f"{path}: cannot read audio ({error})") from error
-    return lengths
+    paths = {name: Path(folder) / name for name in names}
+    return {name: audio_info(path).duration for name, path in paths.items() if path.is_file()}
 
 
 def load_segment(
@@ -55,21 +69,25 @@ def load_segment(
 
     Only the segment is read, so sentence segments of hour-long recordings load quickly.
     """
+    native_sr_hz = audio_info(path).samplerate
     try:
-        native_sr_hz = sf.info(path).samplerate
-        start = round(start_s * native_sr_hz)
         waveform, _ = sf.read(
             path,
-            start=start,
+            start=round(start_s * native_sr_hz),
             frames=round(duration_s * native_sr_hz),
             dtype="float32",
             always_2d=True,
         )
     except (sf.LibsndfileError, OSError, RuntimeError) as error:
         raise InputError(f"{path}: cannot read audio ({error})") from error
+    what = f"audio samples of the segment at {start_s} s"
+    return _mono_resampled(path, waveform, native_sr_hz, sr_hz, what)
+
+
+def _mono_resampled(path, waveform: np.ndarray, native_sr_hz: int, sr_hz: int, what: str):
     if waveform.size == 0:
-        raise InputError(f"{path}: no samples in the segment at {start_s} s")
-    require_finite(waveform, path, f"audio samples of the segment at {start_s} s")
+        raise InputError(f"{path}: no {what}")
+    require_finite(waveform, path, f"{what} (frames x channels)")
     mono = librosa.to_mono(waveform.T)
     resampled = librosa.resample(mono, orig_sr=native_sr_hz, target_sr=sr_hz, res_type="soxr_hq")
     return resampled.astype(np.float32)

@@ -75,12 +75,11 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pandas as pd
-import soundfile as sf
 from scipy import signal
 
 from audiobrain import text as texts
 from audiobrain.architecture import VOCABULARY_SIZES
-from audiobrain.audio import SAMPLE_RATE_HZ
+from audiobrain.audio import SAMPLE_RATE_HZ, audio_info
 from audiobrain.io import InputError, load_json, reading, save_json, write_tsv, write_wav
 
 log = logging.getLogger(__name__)
@@ -454,10 +453,7 @@ def _sidecar(
 
 
 def _audio_duration_s(path: Path) -> float:
-    try:
-        details = sf.info(str(path))
-    except (sf.LibsndfileError, OSError, RuntimeError) as error:
-        raise InputError(f"{path}: cannot read audio ({error})") from error
+    details = audio_info(path)
     return details.frames / details.samplerate
 
 

@@ -141,12 +141,15 @@ def load_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
         return {key: data[key] for key in data.files}
 
 
-def load_torch(path: str | os.PathLike, expected: str):
-    """A torch file of tensors (``weights_only``), loaded on the CPU."""
+def load_torch(
+    path: str | os.PathLike, expected: str, safe_globals: tuple = (), trusted: bool = False
+):
+    """A torch file loaded on the CPU: tensors only (``weights_only``) and ``safe_globals``;
+    ``trusted`` unpickles anything, for a local file the user named in the config."""
     import torch  # here: the CPU rules' env has no torch
 
-    with reading(path, expected):
-        return torch.load(path, map_location="cpu", weights_only=True)
+    with reading(path, expected), torch.serialization.safe_globals(list(safe_globals)):
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
 
 
 def load_npy(path: str | os.PathLike, expected: str) -> np.ndarray:

@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from audiobrain import audio, text
-from audiobrain.io import InputError, load_json, read_tsv, save_torch
+from audiobrain.io import InputError, load_json, load_torch, read_tsv, save_torch
 from audiobrain.networks import CTC_BLANK_INDEX, DeepSpeech2
 
 log = logging.getLogger(__name__)
@@ -332,9 +332,9 @@ def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str, state_ty
     if not path.exists():
         return None
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as error:
-        log.warning("%s: unreadable checkpoint ignored (%s); training from step 0", path, error)
+        saved = load_torch(path, "a training checkpoint")
+    except InputError as error:  # its own job's file, written atomically: start afresh
+        log.warning("%s; training from step 0", error)
         return None
     if saved.get("fingerprint") != fingerprint:
         log.warning("%s: checkpoint of another run (data, settings or seed) ignored", path)

