@@ -617,7 +617,7 @@ def test_volume_settings_that_cannot_work_stop_before_any_job(clone):
     result = run_snakemake(["-n", "--configfile", "volume.yaml"], clone, check=False)
     assert result.returncode != 0
     output = result.stderr + result.stdout
-    assert "the demo's volumetric BOLD is written in MNI152NLin2009cAsym" in output, output
+    assert "the demo's volumetric BOLD is written in" in output, output
     assert "On instance['surface']" in output and "Building DAG" not in output, output
 
 
