@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -52,3 +54,24 @@ def test_unreadable_audio_names_the_file(tmp_path):
     (tmp_path / "broken.wav").write_bytes(b"not audio")
     with pytest.raises(InputError, match="broken.wav"):
         audio.load_audio(tmp_path / "broken.wav")
+
+
+def _pcm_wav(path, seconds: float = 1.0):
+    samples = np.random.default_rng(0).standard_normal(round(16_000 * seconds)) * 0.1
+    sf.write(path, samples.astype(np.float32), 16_000, subtype="PCM_16")
+    return bytearray(path.read_bytes())
+
+
+def test_a_wav_cut_short_is_an_error_but_a_streamed_one_without_length_is_read(tmp_path):
+    whole = _pcm_wav(tmp_path / "whole.wav")
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[: len(whole) // 2])  # libsndfile alone reads the half silently
+    with pytest.raises(InputError, match=r"cut\.wav: truncated audio: .* declares 32000 bytes"):
+        audio.load_audio(cut)
+    # A writer that streams leaves the header's lengths at 0xFFFFFFFF: nothing is missing.
+    streamed = tmp_path / "streamed.wav"
+    data = whole.find(b"data")
+    whole[4:8] = whole[data + 4 : data + 8] = struct.pack("<I", 0xFFFFFFFF)
+    streamed.write_bytes(whole)
+    assert audio.audio_info(streamed).duration == 1.0
+    assert audio.load_audio(streamed).shape == (16_000,)

@@ -334,7 +334,7 @@ def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str, state_ty
     try:
         saved = load_torch(path, "a training checkpoint")
     except InputError as error:  # its own job's file, written atomically: start afresh
-        log.warning("%s; training from step 0", error)
+        log.warning("%s; ignored, training from step 0", error)
         return None
     if saved.get("fingerprint") != fingerprint:
         log.warning("%s: checkpoint of another run (data, settings or seed) ignored", path)
