@@ -1,6 +1,7 @@
 # Config-derived constants, path functions and input functions shared by every rule.
 # Every output path is built here, from BIDS entities, so names never drift between rules.
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -233,8 +234,15 @@ def figure_paths(network):
     ]
 
 
+def interactive_map_inputs(wildcards):
+    inputs = {"groups": [group_stats_path(network) for network in NETWORK_TYPES]}
+    if TRAINED_TYPES and "untrained" in NETWORK_TYPES:
+        inputs["comparisons"] = "results/stats/network_comparisons_maps.npz"
+    return inputs
+
+
 def final_outputs():
-    outputs = ["results/stats/roi_summary.tsv"]
+    outputs = ["results/stats/roi_summary.tsv", "results/figures/brain_maps.html"]
     for network in NETWORK_TYPES:
         outputs += [
             group_stats_path(network),
@@ -471,8 +479,11 @@ def recon_subject_paths(dataset, kind, name):
     return [recon_subject_path(dataset, subject, kind, name) for subject in subjects]
 
 
-def recon_first_subject_path(dataset, kind, name):
-    return recon_subject_paths(dataset, kind, name)[0]
+def recon_subject_figures(dataset):
+    return [
+        recon_path(dataset, f"figures/mel_panels_sub-{subject}.png")
+        for subject in recon_dataset(dataset)["subjects"]
+    ]
 
 
 def recon_resume_path(wildcards, name):
@@ -606,6 +617,30 @@ def recon_unet_input(wildcards):
     return {}
 
 
+def recon_training_metrics(dataset):
+    """(panel, subject, metrics file) of every training of a dataset, for its learning curves."""
+    wildcards = SimpleNamespace(dataset=dataset)
+    trainings = []
+    if not recon_ldm_settings(wildcards).get("pretrained_vae"):
+        trainings.append(("VAE", "", recon_path(dataset, "ldm", "vae_metrics.tsv")))
+    if recon_unet_input(wildcards).get("unet", "").endswith("pretrained.pt"):
+        pretrain = recon_path(dataset, "ldm", "pretrained_metrics.tsv")
+        trainings.append(("T-UNet pretraining", "", pretrain))
+    for subject in recon_dataset(dataset)["subjects"]:
+        for model in recon_ldm_models(dataset, subject):
+            variant = recon_acoustic_variant(model)
+            for panel, name in (
+                (f"D_aco {variant}", f"acoustic-{variant}"),
+                (f"G {model}", f"ldm-{model}"),
+            ):
+                path = recon_subject_path(
+                    dataset, subject, "decoders", f"{name}_metrics.tsv"
+                )
+                if (panel, subject, path) not in trainings:
+                    trainings.append((panel, subject, path))
+    return trainings
+
+
 def recon_text_input(wildcards):
     """CLAP text prompts of the dataset, where its config gives any."""
     if recon_dataset(wildcards.dataset).get("text_prompts"):
@@ -704,7 +739,6 @@ RECON_THREADS = RECON.get("threads", 1)
 def recon_outputs():
     outputs = []
     for dataset in RECON_DATASETS:
-        first = recon_dataset(dataset)["subjects"][0]
         names = [
             "sample_counts.tsv",
             "metrics.tsv",
@@ -715,9 +749,12 @@ def recon_outputs():
             "feature_pcc.tsv",
             "semantic_summary.tsv",
             "audio.html",
-            f"figures/mel_panels_sub-{first}.png",
+            "table_reconstruction.html",
+            "table_conditional.html",
+            "figures/learning_curves.png",
         ]
         outputs += [recon_path(dataset, name) for name in names]
+        outputs += recon_subject_figures(dataset)
     return outputs
 
 

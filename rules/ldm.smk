@@ -9,12 +9,7 @@ rule recon_ldm_vae:
         mels=recon_path("{dataset}", "features/vocoder_mel.npz"),
     output:
         model=recon_path("{dataset}", "ldm", "vae.pt"),
-        metrics=report(
-            recon_path("{dataset}", "ldm", "vae_metrics.tsv"),
-            caption="../report/recon_ldm_metrics.rst",
-            category="Reconstruction",
-            subcategory="{dataset} learning curves",
-        ),
+        metrics=recon_path("{dataset}", "ldm", "vae_metrics.tsv"),
     log:
         "logs/recon/{dataset}/ldm_vae.log",
     benchmark:
@@ -71,12 +66,7 @@ rule recon_ldm_pretrain:
         vae=recon_vae_input,
     output:
         model=recon_path("{dataset}", "ldm", "pretrained.pt"),
-        metrics=report(
-            recon_path("{dataset}", "ldm", "pretrained_metrics.tsv"),
-            caption="../report/recon_ldm_metrics.rst",
-            category="Reconstruction",
-            subcategory="{dataset} learning curves",
-        ),
+        metrics=recon_path("{dataset}", "ldm", "pretrained_metrics.tsv"),
     log:
         "logs/recon/{dataset}/ldm_pretrain.log",
     benchmark:
@@ -142,13 +132,8 @@ rule recon_ldm:
         acoustic=recon_subject_path(
             "{dataset}", "{subject}", "decoders", "ldm-{model}_acoustic.pt"
         ),
-        metrics=report(
-            recon_subject_path(
-                "{dataset}", "{subject}", "decoders", "ldm-{model}_metrics.tsv"
-            ),
-            caption="../report/recon_ldm_metrics.rst",
-            category="Reconstruction",
-            subcategory="{dataset} learning curves",
+        metrics=recon_subject_path(
+            "{dataset}", "{subject}", "decoders", "ldm-{model}_metrics.tsv"
         ),
     log:
         "logs/recon/{dataset}/ldm_sub-{subject}_{model}.log",

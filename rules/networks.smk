@@ -169,7 +169,7 @@ rule network_comparisons:
         table=report(
             "results/stats/network_comparisons.tsv",
             caption="../report/network_comparisons.rst",
-            category="Statistics",
+            category="Group statistics",
         ),
         maps="results/stats/network_comparisons_maps.npz",
         maps_sidecar=sidecars(["results/stats/network_comparisons_maps.npz"]),

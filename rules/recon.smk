@@ -311,13 +311,8 @@ rule recon_acoustic_decoder:
         predictions=recon_subject_path(
             "{dataset}", "{subject}", "predictions", "acoustic-{variant}.npz"
         ),
-        metrics=report(
-            recon_subject_path(
-                "{dataset}", "{subject}", "decoders", "acoustic-{variant}_metrics.tsv"
-            ),
-            caption="../report/recon_acoustic_metrics.rst",
-            category="Reconstruction",
-            subcategory="{dataset} learning curves",
+        metrics=recon_subject_path(
+            "{dataset}", "{subject}", "decoders", "acoustic-{variant}_metrics.tsv"
         ),
     log:
         "logs/recon/{dataset}/acoustic_decoder_sub-{subject}_{variant}.log",
@@ -546,20 +541,22 @@ rule recon_metrics:
         conditioning=recon_path("{dataset}", "ldm_conditioning.tsv"),
     output:
         metrics=recon_path("{dataset}", "metrics.tsv"),
-        table=report(
-            recon_path("{dataset}", "table_reconstruction.tsv"),
+        table=recon_path("{dataset}", "table_reconstruction.tsv"),
+        table_markdown=recon_path("{dataset}", "table_reconstruction.md"),
+        table_html=report(
+            recon_path("{dataset}", "table_reconstruction.html"),
             caption="../report/recon_table.rst",
             category="Reconstruction",
             subcategory="{dataset}",
         ),
-        table_markdown=recon_path("{dataset}", "table_reconstruction.md"),
-        conditional=report(
-            recon_path("{dataset}", "table_conditional.tsv"),
+        conditional=recon_path("{dataset}", "table_conditional.tsv"),
+        conditional_markdown=recon_path("{dataset}", "table_conditional.md"),
+        conditional_html=report(
+            recon_path("{dataset}", "table_conditional.html"),
             caption="../report/recon_conditional.rst",
             category="Reconstruction",
             subcategory="{dataset}",
         ),
-        conditional_markdown=recon_path("{dataset}", "table_conditional.md"),
         claims=report(
             recon_path("{dataset}", "claims.tsv"),
             caption="../report/recon_claims.rst",
@@ -671,9 +668,13 @@ rule recon_mel_panels:
 rule recon_audio_page:
     input:
         table=recon_path("{dataset}", "stimuli.tsv"),
-        audio=lambda wildcards: recon_first_subject_path(
+        reconstructions=lambda wildcards: recon_subject_paths(
             wildcards.dataset, "audio", "reconstructions.npz"
         ),
+        conditional=lambda wildcards: [
+            recon_subject_path(wildcards.dataset, subject, "audio", "conditional.npz")
+            for subject in recon_study_subjects(wildcards.dataset)
+        ],
     output:
         report(
             recon_path("{dataset}", "audio.html"),
@@ -686,7 +687,35 @@ rule recon_audio_page:
     conda:
         "../envs/analysis.yaml"
     params:
-        subject=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"][0],
+        subjects=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"],
+        study_subjects=lambda wildcards: recon_study_subjects(wildcards.dataset),
         n_clips=10,
     script:
         "../workflow/scripts/recon_audio_page.py"
+
+
+rule recon_learning_curves:
+    input:
+        metrics=lambda wildcards: [
+            path for _, _, path in recon_training_metrics(wildcards.dataset)
+        ],
+    output:
+        report(
+            recon_path("{dataset}", "figures/learning_curves.png"),
+            caption="../report/recon_learning_curves.rst",
+            category="Reconstruction",
+            subcategory="{dataset} learning curves",
+        ),
+    log:
+        "logs/recon/{dataset}/learning_curves.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        panels=lambda wildcards: [
+            panel for panel, _, _ in recon_training_metrics(wildcards.dataset)
+        ],
+        subjects=lambda wildcards: [
+            subject for _, subject, _ in recon_training_metrics(wildcards.dataset)
+        ],
+    script:
+        "../workflow/scripts/recon_learning_curves.py"

@@ -13,12 +13,7 @@ rule group_stats:
     output:
         group=group_stats_path("{network}"),
         group_sidecar=sidecars([group_stats_path("{network}")]),
-        voxels=report(
-            "results/stats/net-{network}_voxels.tsv",
-            caption="../report/voxels.rst",
-            category="Statistics",
-            subcategory="{network}",
-        ),
+        voxels="results/stats/net-{network}_voxels.tsv",
     log:
         "logs/group_stats/net-{network}.log",
     benchmark:
@@ -45,7 +40,7 @@ rule roi_summary:
         table=report(
             "results/stats/roi_summary.tsv",
             caption="../report/roi_summary.rst",
-            category="Statistics",
+            category="Group statistics",
         ),
     log:
         "logs/roi_summary.log",
@@ -103,3 +98,28 @@ rule figures:
         runtime=20,
     script:
         "../workflow/scripts/figures.py"
+
+
+rule interactive_maps:
+    input:
+        unpack(interactive_map_inputs),
+    output:
+        report(
+            "results/figures/brain_maps.html",
+            caption="../report/brain_maps.rst",
+            category="Brain maps",
+            subcategory="interactive",
+        ),
+    log:
+        "logs/interactive_maps.log",
+    benchmark:
+        "benchmarks/rules/interactive_maps.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=20,
+    params:
+        networks=NETWORK_TYPES,
+    script:
+        "../workflow/scripts/interactive_maps.py"

@@ -119,8 +119,21 @@ def write_overrides(path: Path, overrides: dict) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """The reduced demo, run once end to end with `snakemake --cores 2 --configfile
-    reduced.yaml` at the root of a repository copy; yields the copy."""
+    reduced.yaml` at the root of a repository copy; yields the copy.
+
+    AUDIOBRAIN_DEMO_RUN=<folder> reuses a copy where that run has finished (a developer's
+    shortcut while iterating on the tests; CI always runs the demo afresh).
+    """
+    if os.environ.get("AUDIOBRAIN_DEMO_RUN"):
+        return Path(os.environ["AUDIOBRAIN_DEMO_RUN"])
     workdir = copy_repository(tmp_path_factory.mktemp("demo") / "audiobrain")
     write_overrides(workdir / "reduced.yaml", REDUCED_DEMO)
     run_snakemake(["--cores", "2", "--configfile", "reduced.yaml"], workdir)
     return workdir
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo_run) -> Path:
+    """``snakemake --report report.html`` after the reduced demo, at the copy's root."""
+    run_snakemake(["--configfile", "reduced.yaml", "--report", "report.html"], demo_run)
+    return demo_run / "report.html"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -313,6 +315,35 @@ def test_tables_carry_reference_rows_and_flag_methods_that_do_not_beat_the_mean_
     assert "| *mean-mel* | *0.620* |" in markdown
     assert "| My method | 0.100 † |" in markdown
     assert "†: does not beat mean-mel" in markdown
+
+
+def test_tables_as_html_mark_the_best_cells_and_the_reference_rows():
+    """The report's Tables 1-3: the same cells as the Markdown, the best bold, references apart."""
+    table = analysis.reconstruction_table(with_references(metrics_rows()))
+    page = analysis.table_html(table, "Tables 1-2: reconstructions, demo")
+    header = re.findall(r"<th>(.*?)</th>", page)
+    assert header == ["Model", "PCC ↑", "PSNR ↑", "FD ↓", "FAD ↓", "KL ↓", "CLAP ↑"]
+    rows = [
+        re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", page)
+    ]
+    assert [row[0] for row in rows[1:]] == list(table["method"])
+    assert dict((row[0], row[1]) for row in rows[1:])["My method"] == "0.100 †"
+    assert "<td class=best>6.100</td>" in page  # C2F-LDM's FD, the column's best
+    assert page.count("<tr class=reference>") == 4
+    assert "†: does not beat mean-mel" in page and page.startswith("<!DOCTYPE html>")
+
+
+def test_training_curves_have_a_panel_per_training(tmp_path):
+    steps = np.arange(1, 21)
+    curve = pd.DataFrame({"step": steps, "loss": 1.0 / steps})
+    curves = {"VAE": {"VAE": curve}, "D_aco c2f": {"sub-01": curve, "sub-02": curve * 2}}
+    figures.training_curves(curves, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.raises(InputError, match="D_aco c2f, sub-01: training metrics have no 'loss'"):
+        figures.training_curves({"D_aco c2f": {"sub-01": curve[["step"]]}}, tmp_path / "x.png")
+    with pytest.raises(InputError, match="no training metrics"):
+        figures.training_curves({}, tmp_path / "x.png")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]
 
 
 def test_table_3_scores_the_references_on_each_prompts_clips():

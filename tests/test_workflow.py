@@ -69,7 +69,7 @@ def test_paper_dag_dry_runs_with_all_subjects_and_networks(clone):
     assert counts["group_stats"] == 5
     assert counts["train_network"] == counts["evaluate_network"] == 4 * 6
     assert counts["prepare_corpus"] == 4
-    assert counts["network_comparisons"] == 1
+    assert counts["network_comparisons"] == counts["interactive_maps"] == 1
     print(f"paper DAG dry-run: {counts['total']} jobs in {elapsed:.1f} s")
 
 
@@ -247,6 +247,9 @@ def test_reconstruction_paper_dag_dry_runs_for_the_three_datasets(clone):
     assert counts["recon_vae_check"] == 3
     # real-data inputs: Brain2Sound's clips cut from the downloads, Brain2Music's lag scan
     assert counts["recon_stimulus_clips"] == counts["recon_lag_scan"] == 1
+    # the report: every subject's mel panels, one audio page and one learning-curve plot each
+    assert counts["recon_mel_panels"] == n_subjects
+    assert counts["recon_audio_page"] == counts["recon_learning_curves"] == 3
 
 
 def test_demo_runs_table_3_on_its_study_subjects(clone):
@@ -449,10 +452,19 @@ def test_demo_reconstructs_audio_with_every_method_and_scores_it(demo_run):
     assert (table["n_subjects"] == 2).all() and table[METRICS].notna().all().all()
     # Appendix A.4: the AudioMAE-mel -> vocoder-mel map is close to lossless on test stimuli.
     assert pd.read_csv(folder / "melmap_pcc.tsv", sep="\t")["pcc"].item() > 0.9
+    # Players for every subject: 4 clips beside each method, then Table 3's samples (both study
+    # subjects, one P_gt, three prompts) beside their stimuli.
     page = (folder / "audio.html").read_text()
-    assert page.count("<audio") == 4 * (1 + len(ALL_RECON_METHODS))
-    for name in ("feature_pcc", "semantic_accuracy", "semantic_tsne", "mel_panels_sub-01"):
+    sections = page.split("<h2>")[1:]
+    assert [section.split("</h2>")[0] for section in sections] == ["sub-01", "sub-02"]
+    for section in sections:
+        plain, table_3 = section.split("<h3>Table 3</h3>")
+        assert plain.count("<audio") == 4 * (1 + len(ALL_RECON_METHODS))
+        assert table_3.count("<audio") >= 2 * 3 and "prompt text" in table_3
+    for name in ("feature_pcc", "semantic_accuracy", "semantic_tsne", "learning_curves"):
         assert (folder / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for subject in ("01", "02"):
+        assert (folder / "figures" / f"mel_panels_sub-{subject}.png").exists()
     # Every reconstruction is also a WAV of the clip's length, its mel beside it.
     wavs = sorted((folder / "audio" / "sub-01" / "reconstructions").glob("*.wav"))
     assert len(wavs) == 4 * len(ALL_RECON_METHODS)
@@ -560,12 +572,31 @@ def test_retraining_an_acoustic_decoder_gives_the_same_bytes(demo_run):
     assert hashlib.sha256((demo_run / target).read_bytes()).hexdigest() == before
 
 
-def test_report_collects_the_figures(demo_run):
-    run_snakemake([*REDUCED, "--report", "report.html"], demo_run)
-    html = (demo_run / "report.html").read_text(errors="ignore")
-    assert "roi_summary.tsv" in html
-    assert "net-untrained_map-levels.png" in html
-    assert "table_reconstruction.tsv" in html and "audio.html" in html
+# Issue 20: the demo's report stays a file people can mail (most mail servers take 20-25 MB).
+REPORT_BUDGET_MB = 20.0
+
+
+def test_report_holds_both_studies_without_docutils_warnings(demo_report):
+    html = demo_report.read_text(errors="ignore")
+    size_mb = demo_report.stat().st_size / 1e6
+    print(f"report: {size_mb:.1f} MB")
+    assert "System Message" not in html and "Docutils" not in html
+    assert "Brain scores of speech networks" in html
+    assert "Coarse-to-fine audio reconstruction from fMRI" in html
+    expected = [
+        "roi_summary.tsv",
+        "net-untrained_map-levels.png",
+        "brain_maps.html",
+        "table_reconstruction.html",
+        "table_conditional.html",
+        "audio.html",
+        "learning_curves.png",
+    ]
+    expected += [
+        f"mel_panels_sub-{s}.png" for s in REDUCED_DEMO["recon"]["sources"]["demo"]["subjects"]
+    ]
+    assert [name for name in expected if name not in html] == []
+    assert size_mb < REPORT_BUDGET_MB
 
 
 # The demo's volumetric variant, reduced to what a CI run affords (about 50 s on 2 cores): two

@@ -164,9 +164,13 @@ def load_image(path: str | os.PathLike, expected: str):
         return nib.load(path)
 
 
-def save_json(path: str | os.PathLike, payload: Mapping) -> None:
+def write_text(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(text, encoding="utf-8")
+
+
+def save_json(path: str | os.PathLike, payload: Mapping) -> None:
+    write_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
 
 
 def _json_default(value):

@@ -873,3 +873,37 @@ def network_comparison_figures(
     plots.comparison_bars(table, "layers", layers_output)
     plots.comparison_bars(table, "types", types_output)
     plots.comparison_bars(table, "rois", rois_output)
+
+
+def interactive_brain_maps(
+    group_paths: Mapping[str, PathLike],
+    comparison_maps_path: PathLike | None,
+    output: PathLike,
+) -> None:
+    """One interactive page of every significant-contrast map: the brain scores and gains of each
+    network type (Figure 2) and each trained type over untrained (Figure 3A); FDR-significant
+    vertices only."""
+    from audiobrain import plots, stats
+    from audiobrain.surface_views import SurfaceMap, write_bundle
+
+    selected = (*stats.LEVEL_CONTRASTS, *stats.GAIN_CONTRASTS)
+    sources = [(f"{network}: ", load_npz(path), selected) for network, path in group_paths.items()]
+    if comparison_maps_path is not None:
+        comparisons = load_npz(comparison_maps_path)
+        sources.append(("all levels: ", comparisons, [str(c) for c in comparisons["contrasts"]]))
+    maps, empty = [], []
+    for prefix, group, selected in sources:
+        contrasts = [str(c) for c in group["contrasts"]]
+        for contrast in (c for c in selected if c in contrasts):
+            row = contrasts.index(contrast)
+            significant = np.asarray(group["significant"][row], dtype=bool)
+            if not significant.any():
+                empty.append(prefix + contrast)
+                continue
+            full = plots.upsample_to_mesh(group["mean"][row], group["vertices"], significant)
+            label = f"{prefix}{contrast} ({int(significant.sum())} significant vertices)"
+            maps.append(SurfaceMap(label, full))
+    notes = ["Colour: mean brain score r, or gain in r, across subjects; FDR-significant only."]
+    if empty:
+        notes.append("No FDR-significant vertex, not shown: " + ", ".join(empty) + ".")
+    write_bundle(maps, output, title="Significant contrasts, interactive", notes=notes)

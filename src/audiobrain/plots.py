@@ -12,6 +12,7 @@ sphere, which keeps the values unchanged (no smoothing) and paints each analysed
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -54,7 +55,11 @@ _SVG_HASH_SALT = "audiobrain"  # fixed ids inside SVG files (matplotlib salts th
 
 # --------------------------------------------------------------------------- saving
 def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
-    """Write ``fig`` atomically as PNG, SVG or PDF (from the suffix), same bytes on every rerun."""
+    """Write ``fig`` atomically as PNG, SVG or PDF (from the suffix), same bytes on every rerun.
+
+    PNGs are stored with a palette of 256 colours (as many as a colour map has), chosen by
+    octree: a third of the bytes of matplotlib's RGBA or less, so the report can be mailed.
+    """
     path = Path(path)
     file_format = path.suffix.lstrip(".").lower()
     if file_format not in _UNSTAMPED:
@@ -65,7 +70,20 @@ def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
         mpl.rc_context({"svg.hashsalt": _SVG_HASH_SALT}),
         atomic_path(path) as tmp,
     ):
-        fig.savefig(tmp, format=file_format, dpi=dpi, metadata=_UNSTAMPED[file_format])
+        if file_format == "png":
+            _save_palette_png(fig, tmp, dpi)
+        else:
+            fig.savefig(tmp, format=file_format, dpi=dpi, metadata=_UNSTAMPED[file_format])
+
+
+def _save_palette_png(fig: Figure, path: Path, dpi: int) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, metadata=_UNSTAMPED["png"])
+    image = Image.open(buffer).convert("RGB")
+    palette = image.quantize(256, method=Image.Quantize.FASTOCTREE)
+    palette.save(path, format="PNG", optimize=True)
 
 
 def significance_stars(q: float) -> str:

@@ -1,4 +1,4 @@
-"""Rule recon_audio_page: an HTML page of audio players, stimulus beside each reconstruction."""
+"""Rule recon_audio_page: players of every subject's reconstructions and Table 3 samples."""
 
 from pathlib import Path
 
@@ -8,7 +8,8 @@ from audiobrain.recon.pipeline import audio_page
 with logging_to(snakemake.log[0]):
     audio_page(
         Path(snakemake.input.table).parent,
-        {snakemake.params.subject: snakemake.input.audio},
+        dict(zip(snakemake.params.subjects, snakemake.input.reconstructions, strict=True)),
+        dict(zip(snakemake.params.study_subjects, snakemake.input.conditional, strict=True)),
         snakemake.output[0],
         dataset=snakemake.wildcards.dataset,
         n_clips=snakemake.params.n_clips,

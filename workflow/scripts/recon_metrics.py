@@ -1,5 +1,5 @@
 """Rule recon_metrics: metrics.tsv across subjects, Tables 1-3 with their reference rows and the
-coarse-to-fine claims (TSV and Markdown)."""
+coarse-to-fine claims (TSV, Markdown and HTML)."""
 
 from audiobrain.pipeline import logging_to
 from audiobrain.recon.pipeline import metrics_tables
@@ -13,4 +13,5 @@ with logging_to(snakemake.log[0]):
         study_p_gts=snakemake.params.study_p_gts,
         study_prompts=snakemake.params.study_prompts,
         source=snakemake.params.source,
+        dataset=snakemake.wildcards.dataset,
     )

@@ -36,6 +36,7 @@ paper's order, the best value of each column marked.
 
 from __future__ import annotations
 
+import html
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -719,10 +720,27 @@ def conditional_table(
     return calibrated(pd.DataFrame(records), metric_columns, within="prompt")
 
 
-def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
-    """A :func:`reconstruction_table` or :func:`conditional_table` as Markdown: arrows in the
-    header, the best method in bold, † where a method does not beat the mean-mel reference,
-    reference rows in italics, "-" where there is nothing to score."""
+@dataclass(frozen=True)
+class TableRow:
+    """One row of a printed table: cell texts, which are the column's best, a reference row?"""
+
+    cells: list[str]
+    best: list[bool]
+    reference: bool
+
+
+TABLE_LEGEND = (
+    "Italics: references (stimulus: the clip through the vocoder, the ceiling; class-mean: the "
+    "mean mel of its class in training; mean-mel: the training stimuli's mean mel; shuffled: "
+    "another test clip). †: does not beat mean-mel. FD and FAD from fewer clips than embedding "
+    "dimensions (metrics.tsv: covariance singular) compare at equal clip counts only."
+)
+
+
+def printed_table(table: pd.DataFrame, digits: int = 3) -> tuple[list[str], list[TableRow]]:
+    """A :func:`reconstruction_table` or :func:`conditional_table` as printed: arrows in the
+    header, † where a method does not beat the mean-mel reference, "-" where there is nothing
+    to score; which cells are the best and which rows are references."""
     metrics = [c for c in table.columns if c in HIGHER_IS_BETTER]
     keys = ["method"] if "prompt" not in table.columns else ["method", "p_gt", "prompt"]
     keys = [key for key in keys if key in table.columns]
@@ -730,28 +748,79 @@ def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
     header = [names[key] for key in keys] + [
         f"{METRIC_LABELS[m]} {'↑' if HIGHER_IS_BETTER[m] else '↓'}" for m in metrics
     ]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    rows = []
     for _, row in table.iterrows():
-        cells = [_key_cell(row, key) for key in keys]
+        cells, best = [_key_cell(row, key) for key in keys], [False] * len(keys)
         below = str(row.get("below_mean_mel", "") or "").split(",")
         for metric in metrics:
             value = row[metric]
             empty = NOT_REPRODUCED if row.get("note", "") == NOT_REPRODUCED else "-"
             text = empty if pd.isna(value) else f"{value:.{digits}f}"
-            if metric in below:
-                text += " †"
-            cells.append(f"**{text}**" if row.get(f"best_{metric}", False) else text)
-        if row.get("reference", False):
+            cells.append(text + " †" if metric in below else text)
+            best.append(bool(row.get(f"best_{metric}", False)))
+        rows.append(TableRow(cells, best, bool(row.get("reference", False))))
+    return header, rows
+
+
+def table_markdown(table: pd.DataFrame, digits: int = 3) -> str:
+    """:func:`printed_table` as Markdown: the best in bold, reference rows in italics."""
+    header, rows = printed_table(table, digits)
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [f"**{c}**" if best else c for c, best in zip(row.cells, row.best, strict=True)]
+        if row.reference:
             cells = [f"*{cell}*" for cell in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    legend = (
-        "\n*Italics*: references (stimulus: the clip through the vocoder, the ceiling; class-mean: "
-        "the mean mel of its class in training; mean-mel: the training stimuli's mean mel; "
-        "shuffled: another test clip). †: does not beat mean-mel. FD and FAD from fewer clips "
-        "than embedding dimensions (metrics.tsv: covariance singular) compare at equal clip "
-        "counts only.\n"
-    )
+    legend = "\n" + TABLE_LEGEND.replace("Italics", "*Italics*", 1) + "\n"
     return "\n".join(lines) + "\n" + (legend if "reference" in table.columns else "")
+
+
+def table_html(table: pd.DataFrame, title: str, digits: int = 3) -> str:
+    """:func:`printed_table` as a self-contained HTML page (the report shows it as a table)."""
+    header, rows = printed_table(table, digits)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = []
+    for row in rows:
+        cells = "".join(
+            f"<td{' class=best' if best else ''}>{html.escape(cell)}</td>"
+            for cell, best in zip(row.cells, row.best, strict=True)
+        )
+        body.append(f"<tr{' class=reference' if row.reference else ''}>{cells}</tr>")
+    legend = f"<p>{html.escape(TABLE_LEGEND)} Bold: the best of a column.</p>"
+    gates = table.drop_duplicates("method").set_index("method").get("gate", pd.Series(dtype=str))
+    verdicts = [
+        f"{method} {gate}" for method, gate in gates.items() if isinstance(gate, str) and gate
+    ]
+    if verdicts:
+        check = "given the stimuli's own features, does it beat mean-mel? If not, its rows are"
+        legend += (
+            f"<p>Conditioning check of G ({check} not to be trusted): "
+            f"{html.escape(', '.join(verdicts))}.</p>"
+        )
+    return _TABLE_PAGE.format(
+        title=html.escape(title),
+        head=head,
+        body="\n".join(body),
+        legend=legend if "reference" in table.columns else "",
+    )
+
+
+_TABLE_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{title}</title><style>
+body {{ font-family: sans-serif; margin: 8px }}
+table {{ border-collapse: collapse; font-size: 13px }}
+th, td {{ border-bottom: 1px solid #ddd; padding: 3px 8px; text-align: right }}
+th:first-child, td:first-child {{ text-align: left }}
+td.best {{ font-weight: bold }}
+tr.reference td {{ font-style: italic; color: #555 }}
+</style></head><body>
+<h3>{title}</h3>
+<table><thead><tr>{head}</tr></thead><tbody>
+{body}
+</tbody></table>
+{legend}
+</body></html>
+"""
 
 
 def _key_cell(row: pd.Series, key: str) -> str:

@@ -287,3 +287,35 @@ def feature_pcc_bars(
         ax.set_title(title)
     fig.tight_layout()
     save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- learning curves
+LEARNING_CURVE_COLUMNS = 3
+
+
+def training_curves(curves: Mapping[str, Mapping[str, pd.DataFrame]], path: str | os.PathLike):
+    """One panel per training (VAE, T-UNet pretraining, each D_aco and G variant), one line per
+    subject: the training loss per step (log scale where it stays positive), as the trainers log.
+    """
+    if not curves:
+        raise InputError(f"{path}: no training metrics to plot")
+    n_rows = -(-len(curves) // LEARNING_CURVE_COLUMNS)
+    fig = Figure(figsize=(4.0 * LEARNING_CURVE_COLUMNS, 2.6 * n_rows))
+    axes = fig.subplots(n_rows, LEARNING_CURVE_COLUMNS, squeeze=False).ravel()
+    for ax, (panel, by_subject) in zip(axes, curves.items(), strict=False):
+        for subject, table in by_subject.items():
+            for column in ("step", "loss"):
+                if column not in table:
+                    raise InputError(f"{panel}, {subject}: training metrics have no {column!r}")
+            ax.plot(table["step"], table["loss"], linewidth=0.8, label=subject)
+        if all((table["loss"] > 0).all() for table in by_subject.values()):
+            ax.set_yscale("log")
+        ax.set_title(panel, fontsize=9, loc="left")
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        if len(by_subject) > 1:
+            ax.legend(fontsize=7)
+    for ax in axes[len(curves) :]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from audiobrain.io import InputError, load_npz, save_npz, write_tsv
+from audiobrain.io import InputError, load_npz, save_npz, write_text, write_tsv
 from audiobrain.recon import datasets
 
 # torch, transformers and diffusers are imported by the functions that use them: a job that
@@ -902,6 +902,7 @@ def metrics_tables(
     study_p_gts: Sequence[float],
     study_prompts: Sequence[str],
     source: str | None = None,
+    dataset: str = "",
 ) -> None:
     """``metrics.tsv`` (every subject's rows), Tables 1-2 (no prompt, the configured ``p_gt``;
     the paper's rows the project does not run, for the dataset ``source``, as "not reproduced")
@@ -919,6 +920,7 @@ def metrics_tables(
         claims_table,
         conditional_table,
         reconstruction_table,
+        table_html,
         table_markdown,
     )
 
@@ -938,10 +940,16 @@ def metrics_tables(
             study_prompts,
         ),
     }
+    titles = {
+        "table": "Tables 1-2: reconstructions",
+        "conditional": "Table 3: C2F-LDM by P_gt and prompt",
+    }
     for name, table in summaries.items():
         table["gate"] = [gate.get(method, "") for method in table["method"]]
         write_tsv(table, outputs[name])
-        _write_text(outputs[f"{name}_markdown"], table_markdown(table) + "\n")
+        write_text(outputs[f"{name}_markdown"], table_markdown(table) + "\n")
+        title = f"{titles[name]}, {dataset}" if dataset else titles[name]
+        write_text(outputs[f"{name}_html"], table_html(table, title))
     chosen = plain[plain["p_gt"].isna() | np.isclose(plain["p_gt"].astype(float), p_gt)]
     write_tsv(claims_table(chosen), outputs["claims"])
 
@@ -960,13 +968,6 @@ def ldm_gate(conditioning: pd.DataFrame) -> dict[str, str]:
             passed = rows["pcc_c_gt"].mean() > rows["pcc_mean_mel"].mean()
             verdicts[method] = "passed" if passed else "failed"
     return verdicts
-
-
-def _write_text(path: PathLike, text: str) -> None:
-    from audiobrain.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
 
 
 # --- analyses ---------------------------------------------------------------------------------
@@ -1099,6 +1100,23 @@ def semantic_analyses(
     )
 
 
+def training_curves_figure(
+    metrics_paths: Sequence[PathLike],
+    panels: Sequence[str],
+    subjects: Sequence[str],
+    output: PathLike,
+) -> None:
+    """The learning curves of a dataset's trainings: ``panels[i]`` and ``subjects[i]`` name the
+    training that wrote ``metrics_paths[i]`` (subject ``""`` for the dataset-wide ones)."""
+    from audiobrain.io import read_tsv
+    from audiobrain.recon.figures import training_curves
+
+    curves: dict[str, dict[str, pd.DataFrame]] = {}
+    for path, panel, subject in zip(metrics_paths, panels, subjects, strict=True):
+        curves.setdefault(panel, {})[f"sub-{subject}" if subject else panel] = read_tsv(path)
+    training_curves(curves, output)
+
+
 def mel_panels(
     stimuli_dir: PathLike,
     reconstructions: PathLike,
@@ -1125,48 +1143,76 @@ def mel_panels(
     mel_spectrogram_panels(mels, output, clip_titles=list(labels), title=f"sub-{subject}")
 
 
+def audio_player(waveform: np.ndarray, sr_hz: int) -> str:
+    """An HTML audio player with the clip inline as MP3: a tenth of a WAV's bytes, played by
+    every browser, and, unlike libsndfile's Ogg (random stream serial), the same bytes on rerun."""
+    import base64
+    import io
+
+    import soundfile
+
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.clip(waveform, -1, 1), sr_hz, format="MP3")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<audio controls preload="none" src="data:audio/mpeg;base64,{data}"></audio>'
+
+
+def _players_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    import html
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
 def audio_page(
     stimuli_dir: PathLike,
     reconstructions: Mapping[str, PathLike],
+    conditional: Mapping[str, PathLike],
     output: PathLike,
     *,
     dataset: str,
     n_clips: int = 10,
 ) -> None:
-    """A self-contained HTML page of players: each evaluation clip, then every reconstruction.
+    """A self-contained HTML page of players, per subject: the first ``n_clips`` evaluation
+    clips beside every method's reconstruction (Tables 1-2), then, for Table 3's subjects, each
+    C2F-LDM sample (P_gt, prompt) beside its stimulus.
 
-    Snakemake's report cannot embed audio itself, so the page (WAV data inline) is the report item.
+    Snakemake's report cannot embed audio itself, so the page (MP3 data inline) is the report item.
     """
-    import base64
     import html
-    import io
-
-    import soundfile
-
-    def player(waveform: np.ndarray, sr_hz: int) -> str:
-        buffer = io.BytesIO()
-        soundfile.write(buffer, np.clip(waveform, -1, 1), sr_hz, format="WAV", subtype="PCM_16")
-        data = base64.b64encode(buffer.getvalue()).decode("ascii")
-        return f'<audio controls preload="none" src="data:audio/wav;base64,{data}"></audio>'
 
     stimuli = datasets.read_stimuli(stimuli_dir)
-    table = stimuli.table.set_index("stimulus_id")
-    parts = [f"<h1>Reconstructions: {html.escape(dataset)}</h1>"]
+    labels = stimuli.table.set_index("stimulus_id")["label"]
+
+    def stimulus(stimulus_id) -> list[str]:
+        row = stimulus_rows(stimuli.table["stimulus_id"], [stimulus_id], stimuli_dir)[0]
+        name = html.escape(f"{stimulus_id} ({labels.loc[stimulus_id]})")
+        return [name, audio_player(stimuli.waveforms[row], SAMPLE_RATE_HZ)]
+
+    parts = [_AUDIO_PAGE_HEAD.format(title=html.escape(f"Reconstructions: {dataset}"))]
     for subject, path in reconstructions.items():
         ids, entries = unconditional(read_reconstructions(path), path)
-        parts.append(
-            f"<h2>sub-{html.escape(subject)}</h2><table><tr><th>clip</th><th>Stimulus</th>"
-        )
-        parts += [f"<th>{html.escape(entry.method)}</th>" for entry in entries]
-        parts.append("</tr>")
-        for k, stimulus_id in enumerate(ids[:n_clips]):
-            row = stimulus_rows(stimuli.table["stimulus_id"], [stimulus_id], stimuli_dir)[0]
-            cells = [html.escape(f"{stimulus_id} ({table.loc[stimulus_id, 'label']})"),
-                     player(stimuli.waveforms[row], SAMPLE_RATE_HZ)]  # fmt: skip
-            cells += [player(entry.waveform[k], entry.sr_hz) for entry in entries]
-            parts.append("<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
-        parts.append("</table>")
-    _write_text(
-        output,
-        "<!DOCTYPE html><html><meta charset='utf-8'><body>" + "".join(parts) + "</body></html>\n",
-    )
+        parts.append(f"<h2>sub-{html.escape(subject)}</h2><h3>Tables 1-2</h3>")
+        rows = [
+            stimulus(stimulus_id) + [audio_player(e.waveform[k], e.sr_hz) for e in entries]
+            for k, stimulus_id in enumerate(ids[:n_clips])
+        ]
+        parts.append(_players_table(["clip", "Stimulus", *(e.method for e in entries)], rows))
+        if subject in conditional:
+            rows = [
+                [html.escape(f"{e.method}, P_gt {e.p_gt:g}, prompt {e.prompt}"),
+                 *stimulus(stimulus_id), audio_player(e.waveform[k], e.sr_hz)]
+                for e in read_reconstructions(conditional[subject])
+                for k, stimulus_id in enumerate(e.stimulus_id)
+            ]  # fmt: skip
+            parts.append("<h3>Table 3</h3>")
+            parts.append(_players_table(["model", "clip", "Stimulus", "Sample"], rows))
+    write_text(output, "".join(parts) + "</body></html>\n")
+
+
+_AUDIO_PAGE_HEAD = (
+    "<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+    "body{{font-family:sans-serif}} td,th{{padding:2px 6px;text-align:left}} audio{{width:180px}}"
+    "</style></head><body><h1>{title}</h1>"
+)
