@@ -74,9 +74,12 @@ def test_only_shown_vertices_are_coloured(pages):
     assert strong and not any(grey.fullmatch(c) for c in strong)
 
 
-def test_bundle_refuses_what_it_cannot_show(tmp_path):
+def test_an_empty_bundle_says_why_and_bad_pages_or_maps_are_refused(tmp_path):
     empty = bundle_pages({}, "maps", notes=["No FDR-significant vertex, not shown: L5."])
     assert "No FDR-significant vertex" in empty and "map-data" not in empty
+    only_zeros = np.full(N_VERTICES, np.nan)
+    only_zeros[:10] = 0.0  # significant but exactly 0: nothing to colour, still a page
+    assert "surfaceMapInfo" in view_surf_page(SurfaceMap("zeros", only_zeros))
     with pytest.raises(InputError, match="has no `var surfaceMapInfo ="):
         split_page("<html>not a view_surf page</html>")
     with pytest.raises(InputError, match=f"expected {N_VERTICES} fsaverage5 values"):

@@ -53,7 +53,8 @@ def view_surf_page(surface_map: SurfaceMap) -> str:
     magnitude = np.abs(values[shown])
     vmax = float(magnitude.max()) if magnitude.size and magnitude.max() > 0 else 1.0
     # view_surf hides |value| < threshold: just below the smallest shown value hides the rest.
-    threshold = float(magnitude[magnitude > 0].min()) * (1 - 1e-9) if shown.any() else vmax
+    nonzero = magnitude[magnitude > 0]
+    threshold = float(nonzero.min()) * (1 - 1e-9) if nonzero.size else vmax
     mesh = datasets.load_fsaverage("fsaverage5")["inflated"]
     sulcal = datasets.load_fsaverage_data(mesh="fsaverage5", data_type="sulcal")
     halves = np.split(np.where(shown, values, 0.0), 2)

@@ -1144,7 +1144,7 @@ def mel_panels(
 
 
 def audio_player(waveform: np.ndarray, sr_hz: int) -> str:
-    """An HTML audio player with the clip inline as MP3: a tenth of a WAV's bytes, played by
+    """An HTML audio player with the clip inline as MP3: an eighth of a WAV's bytes, played by
     every browser, and, unlike libsndfile's Ogg (random stream serial), the same bytes on rerun."""
     import base64
     import io
