@@ -5,9 +5,12 @@
 
 In one run it measures: scikit-learn's ``RidgeCV(alphas, alpha_per_target=True)`` brain score
 (the same 12-fold grouped loop and z-scoring as ``audiobrain.ridge.brain_score``); audiobrain on
-the same data with each back end; the float32 GEMM rate of this machine (a large matmul), and
+the same data with each back end; himalaya's ``RidgeCV`` and ``KernelRidgeCV`` (per-voxel
+penalties; 5-fold inner cross-validation, its default, since it has no exact leave-one-out) on
+the same back ends and data; the float32 GEMM rate of this machine (a large matmul), and
 from it the floor ``2 * folds * alphas * n_train * min(n_train, p) * v`` flops, the cost of one
-residual product per fold, penalty and voxel batch; audiobrain at the paper's shape (n=800 TRs,
+residual product per fold, penalty and voxel (audiobrain skips the penalties that cannot win,
+so it computes fewer; ``x/floor`` below 1 means that); audiobrain at the paper's shape (n=800 TRs,
 p=7600 features, v=20,484 fsaverage5 vertices); peak traced memory with and without voxel
 batching. Timings are wall-clock seconds; the load average is printed because on a shared
 machine other jobs slow every number down.
@@ -21,6 +24,7 @@ import platform
 import statistics
 import time
 import tracemalloc
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -94,18 +98,46 @@ def floor_flops(shape, groups, n_alphas=DEFAULT_ALPHAS.size):
     )
 
 
-def sklearn_brain_score(X, Y, groups):
-    """The paper's loop written with scikit-learn: z-score on the training fold, RidgeCV, r."""
+def reference_brain_score(make_model, X, Y, groups, to_numpy=np.asarray):
+    """The paper's loop around another library's ridge: z-score on the training fold, fit the
+    model (which picks each voxel's penalty), r on the test fold."""
     r_per_fold, chosen = [], []
     for train, test in grouped_folds(groups, DEFAULT_N_SPLITS):
         x_mean, x_std = X[train].mean(0), X[train].std(0)
         y_mean, y_std = Y[train].mean(0), Y[train].std(0)
-        model = sklearn.linear_model.RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
+        model = make_model()
         model.fit((X[train] - x_mean) / x_std, (Y[train] - y_mean) / y_std)
-        prediction = model.predict((X[test] - x_mean) / x_std)
+        prediction = to_numpy(model.predict((X[test] - x_mean) / x_std))
         r_per_fold.append(pearson_r(prediction, (Y[test] - y_mean) / y_std))
-        chosen.append(model.alpha_)
+        # himalaya names the chosen penalties best_alphas_, scikit-learn alpha_
+        chosen.append(to_numpy(getattr(model, "best_alphas_", getattr(model, "alpha_", None))))
     return np.array(r_per_fold), np.array(chosen)
+
+
+def sklearn_brain_score(X, Y, groups):
+    """scikit-learn's ``RidgeCV`` with exact leave-one-out per voxel: the paper's estimator."""
+
+    def make_model():
+        return sklearn.linear_model.RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True)
+
+    return reference_brain_score(make_model, X, Y, groups)
+
+
+def himalaya_brain_score(X, Y, groups, model_name, backend):
+    """himalaya's ``RidgeCV`` or ``KernelRidgeCV`` (per-voxel penalties, its default 5-fold
+    inner cross-validation: it has no exact leave-one-out) on ``backend``."""
+    import himalaya.backend
+    from himalaya.kernel_ridge import KernelRidgeCV
+    from himalaya.ridge import RidgeCV as HimalayaRidgeCV
+
+    himalaya.backend.set_backend(backend, on_error="raise")
+    model_class = {"RidgeCV": HimalayaRidgeCV, "KernelRidgeCV": KernelRidgeCV}[model_name]
+    to_numpy = himalaya.backend.get_backend().to_numpy
+    with warnings.catch_warnings():  # its advice on which of its two solvers suits the shape
+        warnings.simplefilter("ignore", UserWarning)
+        return reference_brain_score(
+            lambda: model_class(alphas=DEFAULT_ALPHAS), X, Y, groups, to_numpy
+        )
 
 
 def timed(function, *args, **kwargs):
@@ -148,12 +180,40 @@ def compare_with_sklearn(args, rates, shape):
         print(f"audiobrain ({backend}, float32) at {shape} ...", flush=True)
         best, median, ours = best_of(args.repeats, brain_score, X, Y, groups, backend=backend)
         note = f"median {median:.2f} s of {args.repeats}"
-        if reference is not None:
-            delta_r = np.abs(ours.r_per_fold - reference[0]).max()
-            same_alpha = np.mean(ours.alphas == reference[1])
-            note += f"; vs sklearn: max |dr| {delta_r:.1e}, same alpha {same_alpha:.1%}"
-        rows.append(Row(f"audiobrain {backend}", shape, best, floor_s, sklearn_s, note=note))
+        rows.append(
+            Row(
+                f"audiobrain {backend}",
+                shape,
+                best,
+                floor_s,
+                sklearn_s,
+                note=note + agreement(ours.r_per_fold, ours.alphas, reference),
+            )
+        )
+    for backend in [] if args.skip_himalaya else args.backends:
+        for model_name in ("RidgeCV", "KernelRidgeCV"):
+            print(f"himalaya {model_name} ({backend}) at {shape} ...", flush=True)
+            seconds, theirs = timed(himalaya_brain_score, X, Y, groups, model_name, backend)
+            rows.append(
+                Row(
+                    f"himalaya {model_name} {backend}",
+                    shape,
+                    seconds,
+                    floor_s,
+                    sklearn_s,
+                    note="5-fold inner CV" + agreement(*theirs, reference),
+                )
+            )
     return rows
+
+
+def agreement(r_per_fold, alphas, reference) -> str:
+    """How far a brain score is from scikit-learn's: largest |r| difference, share of alphas."""
+    if reference is None:
+        return ""
+    delta_r = np.abs(r_per_fold - reference[0]).max()
+    same_alpha = np.mean(np.isclose(alphas, reference[1], rtol=1e-6))  # himalaya's are float32
+    return f"; vs sklearn: max |dr| {delta_r:.1e}, same alpha {same_alpha:.1%}"
 
 
 def paper_shape(args, rates, shape):
@@ -210,6 +270,7 @@ def parse_arguments():
     parser.add_argument("--repeats", type=int, default=3, help="audiobrain runs (best is shown)")
     parser.add_argument("--paper-repeats", type=int, default=1, help="runs at the paper shape")
     parser.add_argument("--skip-sklearn", action="store_true")
+    parser.add_argument("--skip-himalaya", action="store_true")
     parser.add_argument("--skip-paper", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     return parser.parse_args()

@@ -174,7 +174,10 @@ def ridge_fold_terms(n_train: int, n_test: int, p: int, v: int, n_alphas: int) -
     """FLOPs of one fold of brain_score, as audiobrain.ridge computes it.
 
     rank r = min(n_train, p): with n_train <= p the eigenbasis of X X^T spans R^n; otherwise
-    X^T X is decomposed and the residual outside its span is added at every penalty.
+    X^T X is decomposed and the residual outside its span is added at every penalty. The LOO term
+    counts every penalty for every voxel; the engine skips those that cannot win (about half on
+    this benchmark's random data), so on CPU the rate measured against these FLOPs is an
+    effective one, and the A100 estimate an upper bound.
     """
     rank = min(n_train, p)
     outside = int(n_train > p)

@@ -14,7 +14,13 @@ from audiobrain.io import InputError
 from audiobrain.ridge import (
     DEFAULT_ALPHAS,
     RidgeCV,
+    _decompose,
+    _loo_best_penalties,
+    _loo_mean_squared_errors,
+    _plan_loo,
+    _project,
     brain_score,
+    get_backend,
     grouped_folds,
     pearson_r,
 )
@@ -149,6 +155,27 @@ def test_ridgecv_batches_over_targets_give_the_same_fit():
         # float64 round-off of differently blocked BLAS products, relative to the weights' scale
         scale = np.abs(whole.coef_).max()
         np.testing.assert_allclose(batched.coef_, whole.coef_, rtol=1e-12, atol=1e-12 * scale)
+
+
+@pytest.mark.parametrize(("n_samples", "n_features"), [(90, 300), (200, 30)], ids=["wide", "long"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_skipping_penalties_that_cannot_win_picks_the_same_penalty(
+    n_samples, n_features, dtype, backend
+):
+    """The bound-pruned search against the errors of every penalty, on correlated designs."""
+    X, Y = regression_problem(n_samples, n_features, 400, seed=11)
+    array_backend = get_backend(backend)
+    centred = X - X.mean(0)
+    plan = _plan_loo(array_backend, _decompose(array_backend, centred, dtype), WIDE_ALPHAS, True)
+    targets = _project(plan, array_backend.asarray(Y - Y.mean(0), dtype))
+    every_penalty = _loo_mean_squared_errors(array_backend, plan, targets)
+    best, errors, evaluations = _loo_best_penalties(array_backend, plan, targets)
+    np.testing.assert_array_equal(best, np.argmin(every_penalty, axis=0))
+    np.testing.assert_allclose(
+        errors, every_penalty.min(0), rtol=1e-5 if dtype == "float32" else 1e-12
+    )
+    assert evaluations < every_penalty.size  # it did skip some
 
 
 # ------------------------------------------------------------------ brain_score
