@@ -83,19 +83,10 @@ class NumpyBackend:
     def to_numpy(self, values: Any) -> np.ndarray:
         return np.asarray(values)
 
-    def empty(self, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-        return np.empty(shape, dtype=dtype)
-
     def eigh(self, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         # numpy's LAPACK, not scipy's: scipy ships a second OpenBLAS whose idle threads spin
         # against numpy's (measured 2.5x slower decompositions on 2 cores).
         return np.linalg.eigh(matrix)
-
-    def matmul(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return np.matmul(a, b, out=out)
-
-    def multiply(self, a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-        return np.multiply(a, b, out=out)
 
     def sqrt(self, values: np.ndarray) -> np.ndarray:
         return np.sqrt(values)
@@ -127,17 +118,8 @@ class TorchBackend:
     def to_numpy(self, values: Any) -> np.ndarray:
         return values.detach().cpu().numpy()
 
-    def empty(self, shape: tuple[int, ...], dtype: str):
-        return self.torch.empty(shape, dtype=getattr(self.torch, dtype), device=self.device)
-
     def eigh(self, matrix):
         return self.torch.linalg.eigh(matrix)
-
-    def matmul(self, a, b, out):
-        return self.torch.matmul(a, b, out=out)
-
-    def multiply(self, a, b, out):
-        return self.torch.mul(a, b, out=out)
 
     def sqrt(self, values):
         return self.torch.sqrt(values)
