@@ -271,3 +271,13 @@ def test_mel_front_end_is_known_for_both_paper_vocoders_and_inputs_are_checked(u
         vocode(universal.model, np.zeros((10, 64), dtype=np.float32))
     with pytest.raises(InputError, match="needs more than 384"):
         vocoder_mel(np.zeros(100, dtype=np.float32), 22_050, UNIVERSAL_HIFIGAN_MEL)
+
+
+def test_a_batch_vocodes_each_clip_as_it_would_alone(universal):
+    """A reconstruction's waveform must not depend on which other clips share its job."""
+    mels = np.random.default_rng(0).normal(-5.0, 2.0, size=(3, 12, 80)).astype(np.float32)
+    batch = universal(mels)
+    assert batch.shape == (3, 12 * 256) and batch.dtype == np.float32
+    for mel, waveform in zip(mels, batch, strict=True):
+        np.testing.assert_array_equal(waveform, universal(mel))
+    assert universal(mels[:0]).shape == (0, 12 * 256)
