@@ -187,7 +187,8 @@ def vocode(model: SpeechT5HifiGan, mel: np.ndarray) -> np.ndarray:
 
     A batch is vocoded one clip at a time: on a CPU that is about 2.3x faster than one call
     (a clip's activations stay in cache, a batch's do not; measured on the universal HiFi-GAN,
-    8 clips of 1.5 s, one thread), and a clip's waveform does not depend on its batch.
+    8 clips of 1.5 s, one thread, two other jobs running), and a clip's waveform does not depend
+    on its batch.
     """
     mel = np.asarray(mel, dtype=np.float32)
     if mel.ndim not in (2, 3) or mel.shape[-1] != model.config.model_in_dim:
