@@ -79,4 +79,4 @@ def test_the_front_page_takes_its_numbers_from_the_config():
     assert "Not run in this configuration (``recon.datasets`` is empty)" in mous
     c2f = front_page("c2f-ldm")
     assert "Dataset ``brain2speech`` (brain2speech, 7 subjects)" in c2f
-    assert "8 subjects" in c2f and "10 DeepSpeech2-style networks" in c2f  # the demo's part 1
+    assert "10 subjects" in c2f and "10 DeepSpeech2-style networks" in c2f  # the demo's part 1
