@@ -9,7 +9,8 @@ without a ``benchmark:`` file count too, and prints per rule the jobs, their sum
 seconds and their share of the total, then the run's span from its first start to its last end
 and how many of those seconds had fewer jobs running than ``--cores``: the time a better job
 order could win back, at most. Only the jobs of the latest run of each output are recorded, so
-read it after one run from a clean clone.
+read it after one run from a clean clone. (Snakemake's report plots the same records per
+rule; this prints them as figures, and adds the idle time.)
 """
 
 from __future__ import annotations
