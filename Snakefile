@@ -26,6 +26,8 @@ validate(config, "schemas/config.schema.yaml")
 
 
 include: "rules/common.smk"
+include: "rules/common_brainscores.smk"
+include: "rules/common_recon.smk"
 include: "rules/demo.smk"
 include: "rules/fmriprep.smk"
 include: "rules/preprocess.smk"

@@ -34,10 +34,13 @@ import threadpoolctl
 import torch
 import yaml
 
-from audiobrain import demo_design, features, networks, surface, training
-from audiobrain.architecture import CONV_KERNELS, CONV_NAMES, N_FREQ
+from audiobrain import surface
 from audiobrain.audio import SAMPLE_RATE_HZ, SPECTROGRAM_HOP_S
-from audiobrain.recon import audioldm2, audiomae, datasets
+from audiobrain.brainscores import features, networks, training
+from audiobrain.brainscores.architecture import CONV_KERNELS, CONV_NAMES, N_FREQ
+from audiobrain.brainscores.settings import ridge_alphas as workflow_alphas
+from audiobrain.demo import demo_design
+from audiobrain.recon import audioldm2, audiomae, datasets, plan
 from audiobrain.recon.acoustic import AcousticDecoder, AcousticSettings
 from audiobrain.recon.trainer import Schedule
 from audiobrain.ridge import brain_score, grouped_folds
@@ -46,7 +49,7 @@ REPO = Path(__file__).resolve().parents[1]
 BRAIN_CONFIG = "configs/mous.yaml"
 RECON_CONFIG = "configs/c2f-ldm.yaml"
 N_MOUS_SUBJECTS = 102  # configs/mous.yaml's `subjects: null`: the auditory cohort, 102 labels
-MOUS_SENTENCE_S = 4.28  # section 2.1: the mean sentence (audiobrain.speech's MOUS pace)
+MOUS_SENTENCE_S = 4.28  # section 2.1: the mean sentence (audiobrain.demo.speech's MOUS pace)
 TRAINING_CLIP_S = 4.3  # assumed clip length of a batch: the README's average MOUS sentence
 EIGH_FLOPS_PER_N3 = 9.0  # symmetric eigendecomposition with eigenvectors (Golub & Van Loan)
 FORWARD_BACKWARD = 3.0  # a training step: the forward pass and a backward pass of twice its cost
@@ -112,7 +115,7 @@ def changed(config: dict, dotted_key: str, value) -> dict:
 
 
 def kept_trs(dataset: dict) -> int:
-    """TRs per subject that the sentence blocks keep (audiobrain.events.analysed_scans).
+    """TRs per subject that the sentence blocks keep (audiobrain.brainscores.events.analysed_scans).
 
     A block runs from its first sentence (MOUS's mean duration, the demo's mean gaps) to
     block_tail_s after its last, less what block_carryover_s takes after the word lists, which
@@ -137,7 +140,7 @@ def n_subjects(dataset: dict) -> int:
 
 
 def n_outputs(config: dict, network_type: str) -> int:
-    """The final layer's size, as audiobrain.pipeline.load_network builds it."""
+    """The final layer's size, as audiobrain.brainscores.pipeline.load_network builds it."""
     if network_type == "untrained":
         return config["networks"]["untrained_outputs"]
     return networks.ctc_output_size(network_type)
@@ -213,9 +216,8 @@ def brain_study_terms(config: dict, n_trs: int, v: int) -> Counter:
 
 
 def ridge_alphas(ridge: dict) -> np.ndarray:
-    """The penalties the workflow passes (rules/common.smk's RIDGE_ALPHAS)."""
-    low, high = np.log10(ridge["alpha_min"]), np.log10(ridge["alpha_max"])
-    return np.logspace(low, high, ridge["n_alphas"])
+    """The penalties the workflow passes (audiobrain.brainscores.settings.ridge_alphas)."""
+    return np.asarray(workflow_alphas(ridge))
 
 
 def brain_score_seconds(config: dict, shape: tuple[int, int, int], backend: str) -> float:
@@ -244,8 +246,8 @@ def largest_training_fold(config: dict, n_trs: int) -> int:
 
 
 def ridge_threads(config: dict, args) -> int:
-    """Threads of a brain-score job: ridge.threads, as audiobrain.pipeline holds BLAS to it
-    (on a busy machine a 2-thread BLAS runs about 10 times slower)."""
+    """Threads of a brain-score job: ridge.threads, as audiobrain.brainscores.pipeline holds BLAS
+    to it (on a busy machine a 2-thread BLAS runs about 10 times slower)."""
     return 1 if args.device == "cuda" else config["ridge"].get("threads", args.threads)
 
 
@@ -318,8 +320,8 @@ def validation_clips(config: dict, network_type: str, clip_s: float) -> float:
 def training_terms(config: dict, clip_s: float) -> Counter:
     """Every trained network's max_steps of SGD by layer, and its validation passes.
 
-    Validation (audiobrain.training.train) is a forward pass over the whole val split every
-    validation_interval steps and at the end. Untrained networks are not trained.
+    Validation (audiobrain.brainscores.training.train) is a forward pass over the whole val split
+    every validation_interval steps and at the end. Untrained networks are not trained.
     """
     net, settings = config["networks"], config["networks"]["training"]
     steps = settings["max_steps"] * settings["batch_size"] * len(net["seeds"]) * FORWARD_BACKWARD
@@ -353,7 +355,8 @@ def synchronise(device: torch.device) -> None:
 
 
 def random_batch(batch_size: int, clip_s: float, outputs: int) -> tuple[torch.Tensor, ...]:
-    """What audiobrain.training._training_batch returns, random: the values cost nothing."""
+    """What audiobrain.brainscores.training._training_batch returns, random: the values cost
+    nothing."""
     frames = spectrogram_frames(clip_s)
     n_symbols = max(1, int(networks.DeepSpeech2.output_lengths(torch.tensor([frames]))[0]) // 4)
     generator = torch.Generator().manual_seed(0)
@@ -366,7 +369,8 @@ def random_batch(batch_size: int, clip_s: float, outputs: int) -> tuple[torch.Te
 
 
 def sgd_step_seconds(config: dict, clip_s: float, device: torch.device) -> float:
-    """A real step of audiobrain.training (CTC loss, backward, SGD) on random spectrograms.
+    """A real step of audiobrain.brainscores.training (CTC loss, backward, SGD) on random
+    spectrograms.
 
     Loading and augmenting audio is not timed (benchmarks/train.py times it); the warm-up step
     runs on the short --quick batch, so that the default mode pays one full-size step only.
@@ -447,11 +451,10 @@ def recon_subjects(recon: dict) -> list[ReconSubject]:
 
 
 def c2f_p_gts(recon: dict, subject: ReconSubject) -> set[float]:
-    """The C2F variants a subject trains (rules/common.smk's recon_ldm_models); Fine besides."""
-    p_gts = {float(recon["acoustic"]["p_gt"])}
-    if subject.study:
-        p_gts.update(float(p) for p in recon["study"]["p_gt"])
-    return p_gts
+    """The C2F variants a subject trains (audiobrain.recon.plan.ldm_models); Fine besides."""
+    p_gt = float(recon["acoustic"]["p_gt"])
+    models = plan.ldm_models(p_gt, recon["study"]["p_gt"], subject.study)
+    return {plan.model_p_gt(model, p_gt) for model in models if model != "fine"}
 
 
 def latent_shape(ldm: dict, n_frames: int) -> tuple[int, int, int]:

@@ -3,9 +3,9 @@
     python benchmarks/train.py            # paper-size and demo-size networks, 2 s and 4.3 s clips
     python benchmarks/train.py --quick    # demo size only, fewer steps
 
-Each measurement runs real SGD steps of :func:`audiobrain.training.train`'s inner loop (eSpeak NG
-speech loaded, augmented, turned into spectrograms, forward, CTC loss, backward, update) on a
-small synthesised English corpus whose clips are cut to a fixed length, and prints steps/s and
+Each measurement runs real SGD steps of :func:`audiobrain.brainscores.training.train`'s inner loop
+(eSpeak NG speech loaded, augmented, turned into spectrograms, forward, CTC loss, backward, update)
+on a small synthesised English corpus whose clips are cut to a fixed length, and prints steps/s and
 audio-seconds/s (batch x clip length x steps/s). The first step is a warm-up and not timed.
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from audiobrain import corpora, networks, training
+from audiobrain.brainscores import corpora, networks, training
+from audiobrain.demo import corpora as demo_corpora
 
 BATCH_SIZE = training.TrainingSettings().batch_size  # section 2.4: 8
 PAPER = {"conv_channels": networks.CONV_CHANNELS, "gru_hidden": networks.GRU_HIDDEN}
@@ -30,7 +31,7 @@ CLIP_SECONDS = (2.0, 4.3)  # a demo-scale clip and the average MOUS sentence (se
 
 def _corpus(folder: Path, clip_s: float) -> training.Corpus:
     """English demo clips, each read as exactly ``clip_s`` seconds (tiled where shorter)."""
-    corpora.generate_demo_corpus("english", folder, n_clips=24, seed=0)
+    demo_corpora.generate_demo_corpus("english", folder, n_clips=24, seed=0)
     manifest = folder / "manifest.tsv"
     corpora.prepare_corpus("english", "demo", folder, manifest)
     corpus = training.read_corpus(manifest, "english")

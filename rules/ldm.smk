@@ -23,9 +23,9 @@ rule recon_ldm_vae:
         runtime=720,
     params:
         settings=recon_ldm_settings,
-        seed=RECON.get("seed"),
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_path(wildcards.dataset, "resume", "vae.pt"),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_ldm_vae.py"
 
@@ -53,7 +53,7 @@ rule recon_vae_check:
     params:
         settings=recon_ldm_settings,
         vae_key=recon_vae_key,
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_vae_check.py"
 
@@ -80,11 +80,11 @@ rule recon_ldm_pretrain:
         runtime=1440,
     params:
         settings=recon_ldm_settings,
-        seed=RECON.get("seed"),
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_path(
             wildcards.dataset, "resume", "pretrained.pt"
         ),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_ldm_pretrain.py"
 
@@ -152,9 +152,9 @@ rule recon_ldm:
         settings=recon_ldm_settings,
         p_gt=lambda wildcards: recon_ldm_p_gt(wildcards.model),
         audiomae=RECON_MODELS.get("audiomae"),
-        seed=RECON.get("seed"),
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_resume_path(wildcards, f"ldm-{wildcards.model}"),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_ldm.py"
 
@@ -194,8 +194,8 @@ rule recon_ldm_sample:
         audiomae=RECON_MODELS.get("audiomae"),
         n_clips=recon_n_clips("reconstructions"),
         prompt_clips=recon_n_clips("conditional"),
-        seed=RECON.get("seed"),
-        device=RECON.get("device"),
+        seed=RECON["seed"],
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_ldm_sample.py"
 

@@ -2,28 +2,6 @@
 # (a GPU rule on clusters) -> test-split evaluation; then Figure 3's comparisons between types.
 
 
-if DEMO:
-
-    rule demo_corpus:
-        output:
-            corpus=directory(demo_corpus_dir("{task}")),
-        log:
-            "logs/demo_corpus/{task}.log",
-        benchmark:
-            "benchmarks/rules/demo_corpus/{task}.tsv"
-        conda:
-            "../envs/torch.yaml"
-        resources:
-            mem_mb=2000,
-            runtime=20,
-        params:
-            n_clips=config["demo"]["corpus_clips"],
-            max_words=config["demo"]["corpus_max_words"],
-            seed=config["demo"]["seed"],
-        script:
-            "../workflow/scripts/demo_corpus.py"
-
-
 rule prepare_corpus:
     input:
         corpus_inputs,

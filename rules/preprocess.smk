@@ -55,14 +55,14 @@ rule clean_bold:
         block_tail_s=DATASET["block_tail_s"],
         block_carryover_s=DATASET["block_carryover_s"],
         decimation=SURFACE["decimation"],
-        decimation_method=SURFACE.get("decimation_method", "stride"),
+        decimation_method=SURFACE["decimation_method"],
         n_compcor=config["confounds"]["n_compcor"],
         n_cosine=config["confounds"]["n_cosine"],
         volume_space=VOLUME_SPACE,
         freesurfer_subject_dir=lambda wildcards: freesurfer_subject_dir(
             wildcards.subject
         ),
-        line_mm=SURFACE.get("line_mm", 3.0),
-        n_samples=SURFACE.get("n_samples", 10),
+        line_mm=SURFACE["line_mm"],
+        n_samples=SURFACE["n_samples"],
     script:
         "../workflow/scripts/clean_bold.py"

@@ -4,93 +4,6 @@
 # baselines -> vocoded reconstructions -> the paper's metrics, tables and semantic analysis.
 
 
-# The demo's feature and evaluation models, trained on its training clips (the first demo
-# dataset's): no pretrained weights can be downloaded, and random ones would make every distance a
-# distance in a random space.
-rule recon_demo_models:
-    input:
-        table=(
-            recon_path(RECON_DEMO_DATASETS[0], "stimuli.tsv")
-            if RECON_DEMO_DATASETS
-            else []
-        ),
-    output:
-        clap=directory(f"{RECON_DEMO_MODELS}/clap"),
-        audiomae=f"{RECON_DEMO_MODELS}/audiomae.pth",
-        panns=f"{RECON_DEMO_MODELS}/Cnn14_16k.pth",
-        vggish=f"{RECON_DEMO_MODELS}/vggish.pth",
-    log:
-        "logs/recon/demo_models.log",
-    benchmark:
-        "benchmarks/rules/recon/demo_models.tsv"
-    conda:
-        "../envs/torch.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=30,
-    params:
-        audiomae=RECON_MODELS.get("audiomae"),
-        settings=RECON.get("demo_models", {}),
-        captions=(
-            recon_dataset(RECON_DEMO_DATASETS[0]).get("text_prompts", {})
-            if RECON_DEMO_DATASETS
-            else {}
-        ),
-    script:
-        "../workflow/scripts/recon_demo_models.py"
-
-
-rule recon_demo_stimuli:
-    output:
-        table=recon_path("{dataset}", "stimuli.tsv"),
-        audio=recon_path("{dataset}", "stimuli.npz"),
-        audio_sidecar=sidecars([recon_path("{dataset}", "stimuli.npz")]),
-    log:
-        "logs/recon/{dataset}/demo_stimuli.log",
-    benchmark:
-        "benchmarks/rules/recon/{dataset}/demo_stimuli.tsv"
-    wildcard_constraints:
-        dataset=RECON_DEMO_PATTERN,
-    conda:
-        "../envs/torch.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    params:
-        settings=lambda wildcards: recon_dataset(wildcards.dataset),
-    script:
-        "../workflow/scripts/recon_demo_stimuli.py"
-
-
-rule recon_demo_fmri:
-    input:
-        table=recon_path("{dataset}", "stimuli.tsv"),
-    output:
-        fmri=recon_fmri_path("{dataset}", "{subject}"),
-        truth=recon_path("{dataset}", "sub-{subject}_truth.npz"),
-        sidecars=sidecars(
-            [
-                recon_fmri_path("{dataset}", "{subject}"),
-                recon_path("{dataset}", "sub-{subject}_truth.npz"),
-            ]
-        ),
-    log:
-        "logs/recon/{dataset}/demo_fmri_sub-{subject}.log",
-    wildcard_constraints:
-        dataset=RECON_DEMO_PATTERN,
-    conda:
-        "../envs/analysis.yaml"
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    params:
-        settings=lambda wildcards: recon_dataset(wildcards.dataset),
-        where=lambda wildcards: f"recon.sources.{wildcards.dataset}",
-    script:
-        "../workflow/scripts/recon_demo_fmri.py"
-
-
 rule recon_demo_sample_counts:
     input:
         fmri=lambda wildcards: recon_fmri_paths(wildcards.dataset),
@@ -195,7 +108,7 @@ rule recon_lag_scan:
         runtime=120,
     params:
         settings=lambda wildcards: recon_dataset(wildcards.dataset),
-        semantic=RECON.get("semantic"),
+        semantic=RECON["semantic"],
         subject=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"][0],
         where=lambda wildcards: f"recon.sources.{wildcards.dataset}",
     script:
@@ -244,7 +157,7 @@ rule recon_audiomae_features:
         runtime=240,
     params:
         settings=RECON_MODELS.get("audiomae"),
-        n_patch=lambda wildcards: recon_dataset(wildcards.dataset).get("n_patch"),
+        n_patch=lambda wildcards: recon_dataset(wildcards.dataset)["n_patch"],
     script:
         "../workflow/scripts/recon_audiomae_features.py"
 
@@ -287,8 +200,8 @@ rule recon_semantic_decoder:
         mem_mb=recon_mem_mb(16000),
         runtime=120,
     params:
-        settings=RECON.get("semantic"),
-        d_model=RECON_MODELS.get("audiomae", {}).get("embed_dim", 768),
+        settings=RECON["semantic"],
+        d_model=lambda wildcards: RECON_MODELS["audiomae"]["embed_dim"],
     script:
         "../workflow/scripts/recon_semantic_decoder.py"
 
@@ -331,11 +244,11 @@ rule recon_acoustic_decoder:
         variant=lambda wildcards: wildcards.variant.split("-")[0],
         settings=recon_acoustic_settings,
         audiomae=RECON_MODELS.get("audiomae"),
-        seed=RECON.get("seed"),
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_resume_path(
             wildcards, f"acoustic-{wildcards.variant}"
         ),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_acoustic_decoder.py"
 
@@ -356,7 +269,7 @@ rule recon_linear_acoustic_decoder:
         mem_mb=recon_mem_mb(64000),
         runtime=120,
     params:
-        alpha=RECON.get("semantic", {}).get("alpha"),
+        alpha=RECON["semantic"]["alpha"],
     script:
         "../workflow/scripts/recon_linear_acoustic_decoder.py"
 
@@ -379,12 +292,12 @@ rule recon_direct_decoder:
         mem_mb=recon_mem_mb(32000),
         runtime=120,
     params:
-        settings=RECON.get("direct"),
-        seed=RECON.get("seed"),
+        settings=RECON["direct"],
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_resume_path(
             wildcards, f"direct-{wildcards.kind}"
         ),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_direct_decoder.py"
 
@@ -410,12 +323,12 @@ rule recon_direct_network:
         mem_mb=recon_mem_mb(32000),
         runtime=480,
     params:
-        settings=RECON.get("direct"),
-        seed=RECON.get("seed"),
+        settings=RECON["direct"],
+        seed=RECON["seed"],
         resume=lambda wildcards: recon_resume_path(
             wildcards, f"direct-{wildcards.kind}"
         ),
-        device=RECON.get("device"),
+        device=RECON_DEVICE,
     script:
         "../workflow/scripts/recon_direct_decoder.py"
 
@@ -442,7 +355,7 @@ rule recon_mel_mapping:
         mem_mb=recon_mem_mb(8000),
         runtime=30,
     params:
-        alpha=RECON.get("melmap", {}).get("alpha"),
+        alpha=RECON["melmap"]["alpha"],
         vocoder=recon_vocoder,
     script:
         "../workflow/scripts/recon_mel_mapping.py"
@@ -503,7 +416,7 @@ rule recon_references:
         runtime=120,
     params:
         vocoder=recon_vocoder,
-        seed=lambda wildcards: recon_dataset(wildcards.dataset).get("seed", 0),
+        seed=lambda wildcards: recon_dataset(wildcards.dataset)["seed"],
     script:
         "../workflow/scripts/recon_references.py"
 
@@ -569,8 +482,8 @@ rule recon_metrics:
         "../envs/analysis.yaml"
     params:
         p_gt=RECON_P_GT,
-        study_p_gts=RECON_STUDY_P_GTS,
-        study_prompts=RECON_STUDY_PROMPTS,
+        study_p_gts=RECON_STUDY["p_gt"],
+        study_prompts=RECON_STUDY["prompts"],
         source=lambda wildcards: recon_dataset(wildcards.dataset)["source"],
     script:
         "../workflow/scripts/recon_metrics.py"
@@ -636,7 +549,7 @@ rule recon_semantic_analysis:
         "../envs/analysis.yaml"
     params:
         subjects=lambda wildcards: recon_dataset(wildcards.dataset)["subjects"],
-        seed=RECON.get("seed"),
+        seed=RECON["seed"],
     script:
         "../workflow/scripts/recon_semantic_analysis.py"
 

@@ -5,7 +5,7 @@ release document them (``onset, duration, volume, type, value``; Pulse rows one 
 value 50, block instructions ``ZINNEN``/``WOORDEN``, ``FIX <ms>`` and ``QUESTION <id>`` pictures,
 ``14 Start File <NNN>.wav`` sounds, ``<k> Audio onset``/``2 Target``/``15 End of file`` codes and
 responses). They are written here independently of the demo's own writer
-(:mod:`audiobrain.demo_design`), so a test of the reader checks the format, not our writer.
+(:mod:`audiobrain.demo.demo_design`), so a test of the reader checks the format, not our writer.
 """
 
 from __future__ import annotations

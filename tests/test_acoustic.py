@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiobrain.checkpoints import batch_indices
 from audiobrain.io import InputError
 from audiobrain.recon.acoustic import (
     AcousticDecoder,
@@ -20,7 +21,6 @@ from audiobrain.recon.acoustic import (
     train_acoustic,
 )
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig
-from audiobrain.training import batch_indices
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

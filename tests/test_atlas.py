@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiobrain import atlas, pipeline, projection, surface
+from audiobrain import surface
+from audiobrain.brainscores import atlas, pipeline, projection
 from audiobrain.io import InputError, read_tsv, save_arrays, write_tsv
 
 N_PER_HEMI = surface.FSAVERAGE5_VERTICES_PER_HEMI
@@ -49,7 +50,7 @@ def test_default_atlas_reproduces_the_demo_desikan_masks():
         }
     )
     masks = atlas.roi_masks(atlas.load_atlases(definitions), definitions, ALL_VERTICES)
-    before = surface.roi_masks(surface.nilearn_desikan_annotation(), ALL_VERTICES)
+    before = atlas.annotation_roi_masks(surface.nilearn_desikan_annotation(), ALL_VERTICES)
     for roi in ("A1", "Belt", "TPJ"):
         np.testing.assert_array_equal(masks[roi], before[roi])
     assert masks["A1"][:N_PER_HEMI].sum() == 68  # transversetemporal in nilearn's annotation
@@ -220,7 +221,7 @@ def test_roi_summary_table_reads_rois_from_configured_atlases(hcp_like, tmp_path
         atlases={"hcp": {"left": str(paths["L"]), "right": str(paths["R"])}},
     )
     table = read_tsv(tmp_path / "roi_summary.tsv").set_index("roi")
-    a1 = surface.roi_masks(surface.nilearn_desikan_annotation(), vertices)["A1"]
+    a1 = atlas.annotation_roi_masks(surface.nilearn_desikan_annotation(), vertices)["A1"]
     assert table.loc["Belt", "mean"] == pytest.approx(maps[0][:, belt].mean(), abs=1e-9)
     assert table.loc["A1", "mean"] == pytest.approx(maps[0][:, a1].mean(), abs=1e-9)
     assert table.loc["Belt", "mean"] == pytest.approx(0.2, abs=0.005)

@@ -18,8 +18,9 @@ import pytest
 import soundfile as sf
 from test_pipeline import SETTINGS, derived_events, random_feature_file, tiny_demo  # noqa: F401
 
-from audiobrain import pipeline, simulate
-from audiobrain.architecture import LAYER_NAMES
+from audiobrain.brainscores import pipeline
+from audiobrain.brainscores.architecture import LAYER_NAMES
+from audiobrain.demo import simulate
 from audiobrain.io import (
     InputError,
     load_npz,

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from mous_files import MOUS_AUDITORY_COHORT, release_skeleton
 
-from audiobrain.bids import dataset_subjects
+from audiobrain.brainscores.bids import dataset_subjects
 from audiobrain.io import InputError
 from conftest import REPO
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiobrain.demo.demo_models import small_clap
 from audiobrain.io import InputError
 from audiobrain.recon.clap import (
     CLAP_SAMPLE_RATE_HZ,
@@ -16,7 +17,6 @@ from audiobrain.recon.clap import (
     clap_text_embeddings,
     load_clap,
 )
-from audiobrain.recon.demo_models import small_clap
 
 PROJECTION_DIM = 8
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiobrain import comparisons
+from audiobrain.brainscores import comparisons
 from audiobrain.io import InputError
 
 N_SUBJECTS, N_VOXELS = 14, 60

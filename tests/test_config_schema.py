@@ -126,6 +126,21 @@ def without(config: dict, section: str, key: str) -> dict:
             "['recon']['sources']['brain2speech']",
             "Brain2Speech needs its voxel sets (Table 4)",
         ),
+        (
+            without(MOUS, "corpora", "bengali"),
+            "['corpora']",
+            "networks.types trains bengali: corpora.bengali must say where its corpus is",
+        ),
+        (
+            merged(MOUS, {"corpora": {"scenes": {"source": "demo"}}}),
+            "['corpora']['scenes']['source']",
+            "'demo' corpora belong to the demo dataset, and dataset.source is bids",
+        ),
+        (
+            without(C2F, "recon.models", "vggish"),
+            "['recon']['models']",
+            "recon.models must name clap, audiomae, panns and vggish",
+        ),
     ],
     ids=[
         "T1w BOLD without FreeSurfer",
@@ -133,6 +148,9 @@ def without(config: dict, section: str, key: str) -> dict:
         "the demo's BOLD in T1w",
         "Brain2Sound clips given twice",
         "Brain2Speech without voxel sets",
+        "a trained type without its corpus",
+        "a demo corpus beside a lab's data",
+        "the study's models not named",
     ],
 )
 def test_a_cross_field_mistake_is_a_schema_error_at_its_key(config, path, explanation):
@@ -142,3 +160,23 @@ def test_a_cross_field_mistake_is_a_schema_error_at_its_key(config, path, explan
     message = str(best)  # what `snakemake` prints: the key's path and the failed subschema
     assert f"On instance{path}" in message, message
     assert explanation in best.schema.get("description", ""), message
+
+
+@pytest.mark.parametrize(
+    ("path", "settings"),
+    [
+        ("definitions.acoustic_settings", AcousticSettings),
+        ("properties.recon.properties.ldm", LDMSettings),
+        ("properties.recon.properties.models.properties.audiomae", AudioMAEConfig),
+    ],
+)
+def test_a_default_the_rules_read_from_the_schema_is_the_librarys(path, settings):
+    section = SCHEMA
+    for key in path.split("."):
+        section = section[key]
+    defaults = {
+        key: entry["default"] for key, entry in section["properties"].items() if "default" in entry
+    }
+    assert defaults
+    library = {field.name: field.default for field in dataclasses.fields(settings)}
+    assert defaults == {key: library[key] for key in defaults}

@@ -12,7 +12,7 @@ import scipy.signal
 from nilearn import signal
 from nilearn.image import clean_img
 
-from audiobrain.confounds import (
+from audiobrain.brainscores.confounds import (
     MOTION_COLUMNS,
     PAPER_CONFOUNDS,
     bold_start_time,

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audiobrain import corpora, text
 from audiobrain.audio import load_audio, load_segment, power_spectrogram
+from audiobrain.brainscores import corpora, text
+from audiobrain.demo import corpora as demo_corpora
 from audiobrain.io import InputError
 
 FAKE_SR_HZ = 1000  # tiny files: only durations and layouts matter for manifests
@@ -352,8 +353,8 @@ def test_fsdkaggle2019_can_keep_one_row_per_label(fsd_root, tmp_path):
 def test_demo_corpus_is_deterministic_and_prepares_into_a_valid_manifest(task, tmp_path):
     n_clips = 20
     first, second = tmp_path / "a" / task, tmp_path / "b" / task
-    corpora.generate_demo_corpus(task, first, n_clips=n_clips, seed=7)
-    corpora.generate_demo_corpus(task, second, n_clips=n_clips, seed=7)
+    demo_corpora.generate_demo_corpus(task, first, n_clips=n_clips, seed=7)
+    demo_corpora.generate_demo_corpus(task, second, n_clips=n_clips, seed=7)
     files = sorted(path.relative_to(first) for path in first.rglob("*") if path.is_file())
     assert len(files) == n_clips + 1
     for name in files:
@@ -370,9 +371,9 @@ def test_demo_corpus_is_deterministic_and_prepares_into_a_valid_manifest(task, t
         assert details.samplerate == 16_000 and details.channels == 1
         assert details.frames / 16_000 == pytest.approx(duration_s, abs=1e-6)
     if task == "scenes":
-        assert info["classes"] == sorted(corpora.DEMO_SCENE_CLASSES)
+        assert info["classes"] == sorted(demo_corpora.DEMO_SCENE_CLASSES)
         assert len(info["classes"]) >= 8
-        assert set(table["transcript"]) == set(corpora.DEMO_SCENE_CLASSES)
+        assert set(table["transcript"]) == set(demo_corpora.DEMO_SCENE_CLASSES)
     else:
         assert all(text.encode(transcript, task) for transcript in table["transcript"])
         assert table["transcript"].str.split().str.len().between(3, 6).all()
@@ -396,10 +397,10 @@ def test_demo_scene_classes_are_learnable_from_their_spectrograms():
 
     rng = np.random.default_rng(0)
     n_train, n_test = 10, 4
-    labels = list(corpora.DEMO_SCENE_CLASSES) * (n_train + n_test)
-    clips = np.array([features(corpora.synthesize_scene(label, rng)) for label in labels])
-    split = n_train * len(corpora.DEMO_SCENE_CLASSES)
+    labels = list(demo_corpora.DEMO_SCENE_CLASSES) * (n_train + n_test)
+    clips = np.array([features(demo_corpora.synthesize_scene(label, rng)) for label in labels])
+    split = n_train * len(demo_corpora.DEMO_SCENE_CLASSES)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     model.fit(clips[:split], labels[:split])
-    chance = 1 / len(corpora.DEMO_SCENE_CLASSES)
+    chance = 1 / len(demo_corpora.DEMO_SCENE_CLASSES)
     assert model.score(clips[split:], labels[split:]) >= 0.85 > 3 * chance

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from audiobrain.audio import SAMPLE_RATE_HZ
-from audiobrain.recon import demo_models, demo_training
+from audiobrain.demo import demo_models, demo_training
+from audiobrain.demo.recon_dataset import generate_demo_stimuli
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig, audiomae_input
 from audiobrain.recon.clap import clap_audio_embeddings, clap_text_embeddings
-from audiobrain.recon.demo import generate_demo_stimuli
 from audiobrain.recon.metrics import panns_cnn14, panns_outputs, vggish_embeddings, vggish_model
 
 LABELS = ("rain", "disco", "male")

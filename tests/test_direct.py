@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from audiobrain.checkpoints import TrainingStopped
 from audiobrain.io import InputError, save_torch
 from audiobrain.recon.direct import (
     DIRECT_KINDS,
@@ -18,7 +19,6 @@ from audiobrain.recon.direct import (
     fit_direct,
     predict_direct,
 )
-from audiobrain.training import TrainingStopped
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

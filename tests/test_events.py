@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from mous_files import mous_run, write_events
 
-from audiobrain.events import (
+from audiobrain.brainscores.events import (
     analysed_scans,
     derive_stimulus_table,
     mous_events,

@@ -10,7 +10,7 @@ import torch
 from nilearn.glm.first_level import compute_regressor
 from sklearn.preprocessing import minmax_scale
 
-from audiobrain.features import (
+from audiobrain.brainscores.features import (
     LEVEL_ORDER,
     MEL_FRAME_RATE_HZ,
     Features,
@@ -25,8 +25,8 @@ from audiobrain.features import (
     save_features,
     stimulus_features,
 )
+from audiobrain.brainscores.networks import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ, build_untrained
 from audiobrain.io import InputError, load_json, save_json, sidecar_path
-from audiobrain.networks import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ, build_untrained
 
 SMALL = {"conv_channels": (4, 6, 8), "gru_hidden": 12}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiobrain.fmriprep import (
+from audiobrain.brainscores.fmriprep import (
     DEFAULT_IMAGE,
     FMRIPREP_VERSION,
     confounds_files_for,

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from audiobrain.io import InputError
-from audiobrain.recon.generation import audio_prompts_for, derangement, prompt_conditions
+from audiobrain.recon.generation import audio_prompts_for, prompt_conditions
+from audiobrain.recon.selection import derangement
 
 
 def test_audio_prompts_match_the_label_and_take_turns():

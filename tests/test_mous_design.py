@@ -8,7 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiobrain import confounds, events, features, pipeline, ridge, simulate, surface
+from audiobrain import ridge, surface
+from audiobrain.brainscores import confounds, events, features, pipeline
+from audiobrain.demo import simulate
 from audiobrain.io import load_npz, read_gifti_timeseries, read_tsv
 
 DESIGN = dict(n_subjects=1, pool_size=20, n_blocks=4, sentences_per_block=5, seed=7)

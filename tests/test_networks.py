@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from audiobrain.networks import (
+from audiobrain.brainscores.networks import (
     CTC_BLANK_INDEX,
     LAYER_NAMES,
     OUTPUT_FRAME_RATE_HZ,

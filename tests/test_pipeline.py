@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audiobrain import features, pipeline, ridge, simulate
-from audiobrain.architecture import LAYER_NAMES
+from audiobrain import ridge
+from audiobrain.brainscores import features, pipeline
+from audiobrain.brainscores.architecture import LAYER_NAMES
+from audiobrain.demo import simulate
 from audiobrain.io import InputError, load_json, read_tsv, write_gifti_timeseries, write_tsv
 
 TINY = dict(n_subjects=1, pool_size=60, n_blocks=12, sentences_per_block=5, seed=5)

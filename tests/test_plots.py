@@ -9,7 +9,8 @@ import pytest
 from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 
-from audiobrain import plots, stats, surface
+from audiobrain import stats, surface
+from audiobrain.brainscores import plots
 from audiobrain.io import InputError
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,9 @@ import pytest
 from nilearn.datasets import load_fsaverage
 from nilearn.surface import InMemoryMesh, vol_to_surf
 
-from audiobrain import confounds, pipeline, projection, simulate, simulate_volume, surface
+from audiobrain import surface
+from audiobrain.brainscores import confounds, pipeline, projection
+from audiobrain.demo import simulate, simulate_volume
 from audiobrain.io import InputError, load_json, load_npz, read_tsv
 
 N_PER_HEMI = surface.FSAVERAGE5_VERTICES_PER_HEMI

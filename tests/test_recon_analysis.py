@@ -392,8 +392,8 @@ def test_claims_hold_only_when_the_whole_interval_is_above_zero():
 def test_reference_reconstructions_are_the_stimulus_class_and_overall_means(tmp_path):
     """stimulus: each test clip's own vocoder mel; class-mean: the mean of its class in
     training; mean-mel: the training mean; shuffled: another test clip, never the clip itself."""
+    from audiobrain.demo.recon_dataset import generate_demo_stimuli
     from audiobrain.recon import pipeline
-    from audiobrain.recon.demo import generate_demo_stimuli
 
     stimuli_dir = tmp_path / "stimuli"
     stimuli = generate_demo_stimuli(stimuli_dir, n_train_stimuli=20, n_test_stimuli=4, n_prompt=0)

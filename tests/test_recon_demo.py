@@ -11,14 +11,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from audiobrain.audio import SAMPLE_RATE_HZ
-from audiobrain.io import InputError, load_npz
-from audiobrain.recon.datasets import (
-    STIMULUS_COLUMNS,
-    check_sample_counts,
-    read_stimuli,
-    read_subject_fmri,
-)
-from audiobrain.recon.demo import (
+from audiobrain.demo.recon_dataset import (
     CLIP_SAMPLES,
     DEMO_GENRES,
     DEMO_SOUND_CATEGORIES,
@@ -26,6 +19,13 @@ from audiobrain.recon.demo import (
     simulate_demo_fmri,
     stimulus_properties,
     write_demo_fmri,
+)
+from audiobrain.io import InputError, load_npz
+from audiobrain.recon.datasets import (
+    STIMULUS_COLUMNS,
+    check_sample_counts,
+    read_stimuli,
+    read_subject_fmri,
 )
 
 

@@ -12,6 +12,7 @@ import torch
 from scipy.linalg import sqrtm
 from test_clap import tiny_clap
 
+from audiobrain.demo.speech import synthesize
 from audiobrain.io import InputError
 from audiobrain.recon.metrics import (
     METRIC_COLUMNS,
@@ -34,7 +35,6 @@ from audiobrain.recon.metrics import (
     vggish_embeddings,
     vggish_model,
 )
-from audiobrain.speech import synthesize
 
 # The official PyTorch VGGish port's state dict (vggish-10086976.pth): names and shapes.
 OFFICIAL_VGGISH_KEYS = {

@@ -11,10 +11,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from audiobrain.io import InputError
-from audiobrain.recon.pipeline import audio_player
-from audiobrain.surface import FSAVERAGE5_VERTICES_PER_HEMI
-from audiobrain.surface_views import (
+from audiobrain.brainscores.surface_views import (
     SurfaceMap,
     bundle_pages,
     rebuilt_info,
@@ -23,6 +20,9 @@ from audiobrain.surface_views import (
     view_surf_page,
     write_bundle,
 )
+from audiobrain.io import InputError
+from audiobrain.recon.pipeline import audio_player
+from audiobrain.surface import FSAVERAGE5_VERTICES_PER_HEMI
 
 N_VERTICES = 2 * FSAVERAGE5_VERTICES_PER_HEMI
 

@@ -14,9 +14,14 @@ from nilearn.glm.first_level import compute_regressor
 from nilearn.interfaces.fmriprep import load_confounds
 from nilearn.signal import create_cosine_drift
 
-from audiobrain import demo_design, simulate, surface
-from audiobrain.confounds import load_paper_confounds
-from audiobrain.events import analysed_scans, mous_events
+from audiobrain import surface
+from audiobrain.brainscores import atlas
+from audiobrain.brainscores.confounds import load_paper_confounds
+from audiobrain.brainscores.events import analysed_scans, mous_events
+from audiobrain.demo import demo_design, simulate
+from audiobrain.demo.sentences import dutch_sentences
+from audiobrain.demo.simulate import DemoLayout, simulate_demo
+from audiobrain.demo.speech import synthesize
 from audiobrain.io import (
     gifti_repetition_time,
     load_json,
@@ -27,9 +32,6 @@ from audiobrain.io import (
     write_tsv,
 )
 from audiobrain.io import save_json as write_json
-from audiobrain.sentences import dutch_sentences
-from audiobrain.simulate import DemoLayout, simulate_demo
-from audiobrain.speech import synthesize
 
 TINY = dict(n_subjects=2, pool_size=20, n_blocks=4, sentences_per_block=4, seed=3)
 TR_S = 2.0
@@ -329,7 +331,9 @@ def test_vertex_truth_marks_the_rois(layout):
     truth = read_tsv(layout.truth / "vertex_truth.tsv")
     assert truth["vertex"].tolist() == list(range(2 * N_PER_HEMI))
     assert truth["hemi"].tolist() == ["L"] * N_PER_HEMI + ["R"] * N_PER_HEMI
-    masks = surface.roi_masks(surface.nilearn_desikan_annotation(), np.arange(2 * N_PER_HEMI))
+    masks = atlas.annotation_roi_masks(
+        surface.nilearn_desikan_annotation(), np.arange(2 * N_PER_HEMI)
+    )
     kinds = {"A1": "acoustic", "Belt": "mixed", "TPJ": "deep"}
     for roi, mask in masks.items():
         assert (truth["roi"] == roi).tolist() == mask.tolist()

@@ -8,9 +8,9 @@ import librosa
 import numpy as np
 import pytest
 
-from audiobrain import sentences
-from audiobrain.sentences import MAX_WORDS, MIN_WORDS, distinct_sentences, dutch_sentences
-from audiobrain.speech import (
+from audiobrain.demo import sentences
+from audiobrain.demo.sentences import MAX_WORDS, MIN_WORDS, distinct_sentences, dutch_sentences
+from audiobrain.demo.speech import (
     EDGE_PAD_S,
     ESPEAK_SAMPLE_RATE_HZ,
     SILENCE_THRESHOLD,

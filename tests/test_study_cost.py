@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from audiobrain.architecture import VOCABULARY_SIZES
+from audiobrain.brainscores.architecture import VOCABULARY_SIZES
 
 REPO = Path(__file__).resolve().parents[1]
 N_TRS, N_VERTICES = 48, 10  # 12 blocks of 4 TRs: 44 training and 4 test TRs per fold

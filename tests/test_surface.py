@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from audiobrain import surface
+from audiobrain.brainscores import atlas
 from audiobrain.io import InputError
 
 
@@ -19,7 +20,7 @@ def test_decimation_is_a_fixed_stride_in_both_hemispheres():
 def test_roi_masks_have_the_annotation_sizes():
     annotation = surface.nilearn_desikan_annotation()
     all_vertices = np.arange(2 * surface.FSAVERAGE5_VERTICES_PER_HEMI)
-    masks = surface.roi_masks(annotation, all_vertices)
+    masks = atlas.annotation_roi_masks(annotation, all_vertices)
     # transversetemporal has 68 vertices in nilearn's (left) fsaverage5 annotation; its mirror
     # image on the right hemisphere is about as large
     left, right = np.split(masks["A1"], 2)
@@ -30,7 +31,9 @@ def test_roi_masks_have_the_annotation_sizes():
 
 def test_right_hemisphere_rois_are_the_mirror_image_of_the_left():
     annotation = surface.nilearn_desikan_annotation()
-    masks = surface.roi_masks(annotation, np.arange(2 * surface.FSAVERAGE5_VERTICES_PER_HEMI))
+    masks = atlas.annotation_roi_masks(
+        annotation, np.arange(2 * surface.FSAVERAGE5_VERTICES_PER_HEMI)
+    )
     from nilearn import datasets
     from nilearn import surface as nilearn_surface
 
@@ -48,7 +51,7 @@ def test_right_hemisphere_rois_are_the_mirror_image_of_the_left():
 def test_unknown_roi_label_names_file_and_label():
     annotation = surface.nilearn_desikan_annotation()
     with pytest.raises(InputError, match=r"test.annot.*'Heschl'"):
-        surface.roi_masks(annotation, np.arange(10), {"A1": ["Heschl"]})
+        atlas.annotation_roi_masks(annotation, np.arange(10), {"A1": ["Heschl"]})
 
 
 def test_annotation_on_another_mesh_is_rejected():

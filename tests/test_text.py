@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from audiobrain import text
+from audiobrain.brainscores import text
+from audiobrain.brainscores.networks import CTC_BLANK_INDEX, VOCABULARY_SIZES
 from audiobrain.io import InputError
-from audiobrain.networks import CTC_BLANK_INDEX, VOCABULARY_SIZES
 
 
 def test_alphabet_sizes_match_the_networks_outputs():

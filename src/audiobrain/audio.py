@@ -130,3 +130,10 @@ def mel_filterbank(
         power=2.0,
     )
     return np.log(mel + 1e-10).T.astype(np.float32)
+
+
+def fit_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
+    """Cut or zero-pad to exactly ``n_samples`` (audio files end a few samples early or late)."""
+    out = np.zeros(n_samples, dtype=np.float32)
+    out[: min(n_samples, waveform.size)] = waveform[:n_samples]
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import pickle
 import tempfile
@@ -24,6 +25,24 @@ import soundfile as sf
 
 # Fixed zip timestamp: numpy's savez stamps the current time, which breaks byte-identical reruns.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@contextlib.contextmanager
+def logging_to(path: str | os.PathLike) -> Iterator[None]:
+    """Send the library's log, and the traceback of any failure, to a rule's log file."""
+    handler = logging.FileHandler(path, mode="w")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield
+    except Exception:
+        logging.getLogger("audiobrain").exception("failed")
+        raise
+    finally:
+        root.removeHandler(handler)
+        handler.close()
 
 
 class InputError(ValueError):

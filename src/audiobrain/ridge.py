@@ -746,9 +746,10 @@ def brain_score(
     ----------
     X : (n_trs, n_features) HRF-convolved activations.
     Y : (n_trs, n_targets) BOLD responses (voxels or vertices).
-    groups : (n_trs,) the sentence block of each TR (:func:`audiobrain.events.analysed_scans`).
-    alphas : candidate penalties; n_splits : number of folds (the paper: 20 penalties, 12 folds).
-    backend, dtype, targets_batch_size : as in :class:`RidgeCV`.
+    groups : (n_trs,) the sentence block of each TR
+    (:func:`audiobrain.brainscores.events.analysed_scans`). alphas : candidate penalties; n_splits
+    : number of folds (the paper: 20 penalties, 12 folds). backend, dtype, targets_batch_size : as
+    in :class:`RidgeCV`.
     """
     design = _finite_matrix("X", X)
     responses = _finite_matrix("Y", Y, allow_1d=True)

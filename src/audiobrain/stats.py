@@ -474,3 +474,13 @@ def _successive_gains(
     gains.loc[rows, "gain_p"] = tested["p"].to_numpy()
     gains.loc[rows, "gain_q"] = tested["q"].to_numpy()
     return gains
+
+
+# Stars of Figures 2-3 (q after Benjamini-Hochberg) and of Figure 5 of the reconstruction study
+# (paired t-test): * < .05, ** < .01, *** < .001.
+STAR_THRESHOLDS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+
+
+def significance_stars(p: float) -> str:
+    """``"***"``, ``"**"``, ``"*"`` or ``""`` for a (BH-adjusted) p-value; ``""`` for NaN."""
+    return next((stars for limit, stars in STAR_THRESHOLDS if p < limit), "")

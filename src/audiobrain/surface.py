@@ -13,7 +13,6 @@ meshes both rest on that order (checked on nilearn's sphere in tests/test_surfac
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import nibabel as nib
@@ -149,27 +148,3 @@ def mirrored_labels(left_labels: np.ndarray) -> np.ndarray:
     right = fsaverage5_sphere("R") * np.array([-1.0, 1.0, 1.0])
     _, nearest = cKDTree(fsaverage5_sphere("L")).query(right)
     return np.asarray(left_labels)[nearest]
-
-
-def roi_masks(
-    annotation_path: str | os.PathLike,
-    vertices: np.ndarray,
-    rois: Mapping[str, Sequence[str]] = DEFAULT_ROIS,
-    n_per_hemi: int = FSAVERAGE5_VERTICES_PER_HEMI,
-) -> dict[str, np.ndarray]:
-    """Boolean masks over ``vertices`` per ROI; the (left) annotation is mirrored onto the right.
-
-    ``annotation_path`` is one hemisphere's ``.annot`` (nilearn ships only one for fsaverage5).
-    """
-    labels, names = read_annotation(annotation_path, n_per_hemi)
-    both = np.concatenate([labels, mirrored_labels(labels)])[np.asarray(vertices)]
-    masks = {}
-    for roi, label_names in rois.items():
-        unknown = [name for name in label_names if name not in names]
-        if unknown:
-            raise InputError(
-                f"{annotation_path}: ROI {roi!r} names label(s) {unknown} that the annotation "
-                f"does not have (it has {names})"
-            )
-        masks[roi] = np.isin(both, [names.index(name) for name in label_names])
-    return masks

@@ -1,6 +1,7 @@
 """Rule activations: one network's layer activations on the stimulus pool."""
 
-from audiobrain.pipeline import compute_activations, logging_to
+from audiobrain.brainscores.pipeline import compute_activations
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     compute_activations(

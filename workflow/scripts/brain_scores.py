@@ -1,6 +1,7 @@
 """Rule brain_scores: all feature sets of one network type (each of its seeds) for one subject."""
 
-from audiobrain.pipeline import logging_to, subject_brain_scores
+from audiobrain.brainscores.pipeline import subject_brain_scores
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     subject_brain_scores(

@@ -4,7 +4,8 @@
 the volume and projected onto fsaverage5 (section 2.2).
 """
 
-from audiobrain.pipeline import clean_subject_bold, clean_subject_volume, logging_to
+from audiobrain.brainscores.pipeline import clean_subject_bold, clean_subject_volume
+from audiobrain.io import logging_to
 
 VOLUME_ONLY = ("volume_space", "freesurfer_subject_dir", "line_mm", "n_samples")
 

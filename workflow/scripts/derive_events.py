@@ -1,6 +1,7 @@
 """Rule derive_events: a run's raw events (MOUS's format or a sentence table) -> stimulus table."""
 
-from audiobrain.pipeline import derive_events, logging_to
+from audiobrain.brainscores.pipeline import derive_events
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     derive_events(

@@ -1,6 +1,7 @@
 """Rule evaluate_network: test-split WER/CER or class error of one trained network."""
 
-from audiobrain.pipeline import evaluate_network, logging_to
+from audiobrain.brainscores.pipeline import evaluate_network
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     evaluate_network(

@@ -1,6 +1,7 @@
 """Rule figures: brain maps, ROI bars and the level profile of one network type."""
 
-from audiobrain.pipeline import logging_to, network_figures
+from audiobrain.brainscores.pipeline import network_figures
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     network_figures(

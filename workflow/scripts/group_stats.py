@@ -1,6 +1,7 @@
 """Rule group_stats: seed averaging, Wilcoxon across subjects and FDR across vertices."""
 
-from audiobrain.pipeline import group_statistics, logging_to
+from audiobrain.brainscores.pipeline import group_statistics
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     group_statistics(

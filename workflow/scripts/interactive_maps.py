@@ -1,6 +1,7 @@
 """Rule interactive_maps: nilearn view_surf pages of every significant contrast, in one file."""
 
-from audiobrain.pipeline import interactive_brain_maps, logging_to
+from audiobrain.brainscores.pipeline import interactive_brain_maps
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     interactive_brain_maps(

@@ -1,6 +1,7 @@
 """Rule network_comparison_figures: Figure 3 analogues (maps and bars)."""
 
-from audiobrain.pipeline import logging_to, network_comparison_figures
+from audiobrain.brainscores.pipeline import network_comparison_figures
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     network_comparison_figures(

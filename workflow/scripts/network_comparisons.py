@@ -1,6 +1,7 @@
 """Rule network_comparisons: Figure 3's statistics between network types."""
 
-from audiobrain.pipeline import logging_to, network_comparisons
+from audiobrain.brainscores.pipeline import network_comparisons
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     network_comparisons(

@@ -1,6 +1,7 @@
 """Rule prepare_corpus: one task's manifest (segments, targets, leak-free splits)."""
 
-from audiobrain.pipeline import logging_to, prepare_training_corpus
+from audiobrain.brainscores.pipeline import prepare_training_corpus
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     prepare_training_corpus(

@@ -1,6 +1,6 @@
 """Rule recon_acoustic_decoder: D_aco of one subject, C2F or Fine (resumes a killed run)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import acoustic_decoder
 
 with logging_to(snakemake.log[0]):

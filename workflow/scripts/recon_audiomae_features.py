@@ -1,6 +1,6 @@
 """Rule recon_audiomae_features: c_gt, the AudioMAE input mel and m_upp of every stimulus."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import audiomae_features
 
 with logging_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule recon_clap_features: s_gt, the CLAP audio embedding of every stimulus."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import clap_features
 
 with logging_to(snakemake.log[0]):

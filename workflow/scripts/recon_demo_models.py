@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from audiobrain.pipeline import logging_to
-from audiobrain.recon.pipeline import make_demo_models
+from audiobrain.demo.pipeline import make_demo_models
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     make_demo_models(

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from audiobrain.pipeline import logging_to
-from audiobrain.recon.pipeline import demo_stimuli
+from audiobrain.demo.pipeline import demo_stimuli
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     demo_stimuli(Path(snakemake.output.table).parent, settings=snakemake.params.settings)

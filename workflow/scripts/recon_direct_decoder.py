@@ -1,6 +1,6 @@
 """Rule recon_direct_decoder: one direct baseline fMRI -> vocoder mel (resumes a killed run)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import direct_decoder
 
 with logging_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule recon_feature_decoding: PCC of decoded with true CLAP and AudioMAE features (Fig 8)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import feature_decoding
 
 subjects = {

@@ -1,6 +1,6 @@
 """Rule recon_lag_scan: Brain2Music's D_sem test PCC per hemodynamic lag, one subject."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.preflight import brain2music_lag_scan
 
 with logging_to(snakemake.log[0]):

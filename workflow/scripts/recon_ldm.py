@@ -1,6 +1,6 @@
 """Rule recon_ldm: G and D_aco of one subject fine-tuned with equation 4 (resumes a killed run)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.generation import latent_diffusion
 
 with logging_to(snakemake.log[0]):

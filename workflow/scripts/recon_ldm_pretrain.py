@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.generation import pretrain_latent_diffusion
 
 inputs = dict(snakemake.input)

@@ -1,6 +1,6 @@
 """Rule recon_learning_curves: every training's loss per step, one panel per training."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import training_curves_figure
 
 with logging_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule recon_linear_acoustic_decoder: ridge from voxels to AudioMAE tokens (Figure 8's LiR)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import linear_acoustic_decoder
 
 with logging_to(snakemake.log[0]):

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import mel_mapping
 
 with logging_to(snakemake.log[0]):

@@ -1,7 +1,7 @@
 """Rule recon_metrics: metrics.tsv across subjects, Tables 1-3 with their reference rows and the
 coarse-to-fine claims (TSV, Markdown and HTML)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import metrics_tables
 
 with logging_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule recon_demo_sample_counts: samples and voxels per subject."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import sample_counts
 
 with logging_to(snakemake.log[0]):

@@ -1,6 +1,6 @@
 """Rule recon_semantic_decoder: D_sem of one subject (ridge with voxel selection)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import semantic_decoder
 
 with logging_to(snakemake.log[0]):

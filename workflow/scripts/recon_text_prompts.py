@@ -1,6 +1,6 @@
 """Rule recon_text_prompts: CLAP text embeddings of a dataset's text prompts."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.generation import text_prompt_embeddings
 
 with logging_to(snakemake.log[0]):

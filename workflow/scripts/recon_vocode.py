@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import vocode_reconstructions
 
 torch.set_num_threads(snakemake.threads)

@@ -1,6 +1,6 @@
 """Rule recon_vocoder_mels: the vocoder's log-mel of every stimulus (direct baselines' target)."""
 
-from audiobrain.pipeline import logging_to
+from audiobrain.io import logging_to
 from audiobrain.recon.pipeline import vocoder_mels
 
 with logging_to(snakemake.log[0]):

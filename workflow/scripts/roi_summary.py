@@ -1,6 +1,7 @@
 """Rule roi_summary: the ROI table of every network type (atlases from config `rois`)."""
 
-from audiobrain.pipeline import logging_to, roi_summary_table
+from audiobrain.brainscores.pipeline import roi_summary_table
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     roi_summary_table(

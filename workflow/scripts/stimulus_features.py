@@ -1,6 +1,7 @@
 """Rule stimulus_features: spectrograms and mel filterbanks of the stimulus pool."""
 
-from audiobrain.pipeline import compute_stimulus_features, logging_to
+from audiobrain.brainscores.pipeline import compute_stimulus_features
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     compute_stimulus_features(

@@ -1,6 +1,7 @@
 """Rule train_network: one network type and seed trained with CTC (resumes a killed run)."""
 
-from audiobrain.pipeline import logging_to, train_network
+from audiobrain.brainscores.pipeline import train_network
+from audiobrain.io import logging_to
 
 with logging_to(snakemake.log[0]):
     train_network(

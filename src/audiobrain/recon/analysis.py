@@ -49,6 +49,7 @@ from sklearn.svm import SVC
 
 from audiobrain.io import InputError
 from audiobrain.recon.metrics import METRIC_COLUMNS, average_across_subjects
+from audiobrain.stats import significance_stars
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ N_FOLDS = 5  # section 3.3: "5-fold cross-validation on the test set"
 SVM_C = 1.0  # not given in the paper; scikit-learn's default
 POOLINGS = ("flatten", "mean")
 PCC_KINDS = ("pattern", "profile")
-# Figure 5's stars (paired t-test): *** p < .001, ** p < .01, * p < .05.
-STAR_THRESHOLDS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 # Feature-set names of the semantic analysis (keys of each subject's dict).
 FINE, C2F, GROUND_TRUTH = "fine", "c2f", "gt"
 
@@ -95,11 +94,6 @@ NOT_REPRODUCED = "not reproduced"
 NOT_REPRODUCED_METHODS = {"brain2sound": ("Park et al.",)}
 UNCONDITIONAL_PROMPT = "none"  # Tables 1-2 are the reconstructions without prompt
 DEFAULT_P_GT = 0.25  # section 3.4: the P_gt of Tables 1-2
-
-
-def significance_stars(p: float) -> str:
-    """``"***"``, ``"**"``, ``"*"`` or ``""`` for a p-value (Figure 5); ``""`` for NaN."""
-    return next((stars for limit, stars in STAR_THRESHOLDS if p < limit), "")
 
 
 # ---------------------------------------------------------------------------------------------

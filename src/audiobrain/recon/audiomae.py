@@ -951,3 +951,17 @@ def load_audiomae(
     model = AudioMAE(config)
     model.load_state_dict(convert_official_state_dict(official, model, str(path)), strict=True)
     return model.eval()
+
+
+def audiomae_config(settings: Mapping) -> AudioMAEConfig:
+    """The sizes of the ``recon.models.audiomae`` section."""
+    return AudioMAEConfig.from_mapping(settings)
+
+
+def load_audiomae_from(settings: Mapping) -> AudioMAE:
+    """The AudioMAE named by the ``recon.models.audiomae`` section (checkpoint + sizes)."""
+    return load_audiomae(
+        settings.get("checkpoint"),
+        settings,
+        config_key="recon.models.audiomae.checkpoint",
+    )

@@ -1,6 +1,6 @@
 """The three fMRI-audio datasets of C2F-LDM (appendix A.1) in one common format.
 
-Every dataset, real or the demo (:mod:`audiobrain.recon.demo`), is written to one folder as
+Every dataset, real or the demo (:mod:`audiobrain.demo.recon_dataset`), is written to one folder as
 
 ``stimuli.tsv``           one row per audio segment a sample is paired with: ``stimulus_id``,
                           ``split`` (``train``/``test``/``prompt``), ``source`` (the file it was
@@ -83,7 +83,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiobrain.audio import SAMPLE_RATE_HZ, load_audio, load_segment
+from audiobrain.audio import SAMPLE_RATE_HZ, fit_length, load_audio, load_segment
 from audiobrain.io import (
     InputError,
     load_npy,
@@ -400,13 +400,6 @@ def _finish(
     return counts
 
 
-def _fit_length(waveform: np.ndarray, n_samples: int) -> np.ndarray:
-    """Cut or zero-pad to exactly ``n_samples`` (audio files end a few samples early or late)."""
-    out = np.zeros(n_samples, dtype=np.float32)
-    out[: min(n_samples, waveform.size)] = waveform[:n_samples]
-    return out
-
-
 def _need_dir(path: Path, config_key: str, what: str) -> Path:
     if not path.is_dir():
         raise InputError(f"{path}: folder not found; set {config_key} to the folder holding {what}")
@@ -574,7 +567,7 @@ def _brain2sound_windows(
             cache = {path: load_audio(path)}  # windows of one clip are consecutive in `names`
         start_s = k * BRAIN2SOUND_WINDOW_STRIDE_S
         start = round(start_s * SAMPLE_RATE_HZ)
-        waveforms.append(_fit_length(cache[path][start : start + clip_n], clip_n))
+        waveforms.append(fit_length(cache[path][start : start + clip_n], clip_n))
         label = labels.get(unique or clip, NO_LABEL)
         rows.append((name, split, str(path), start_s, CLIP_S["brain2sound"], label, "sound"))
     return rows, waveforms, missing
@@ -859,7 +852,7 @@ def _brain2music_stimuli(
                     f"{gtzan_root}: no {genre}.{track:05d}.wav (or .au) below this folder "
                     f"(check {config_key})"
                 )
-            audio = _fit_length(load_segment(path, start_s, BRAIN2MUSIC_PIECE_S), piece_n) * fade
+            audio = fit_length(load_segment(path, start_s, BRAIN2MUSIC_PIECE_S), piece_n) * fade
             for k in range(BRAIN2MUSIC_CLIPS_PER_PIECE):
                 if _clip_id(piece, k) not in paired[split]:
                     continue
@@ -958,7 +951,7 @@ def prepare_brain2speech(
         for clip in usable:
             start_s = clip * BRAIN2SPEECH_TR_S
             part = audio[clip * clip_n : (clip + 1) * clip_n]
-            waveforms.append(_fit_length(part, clip_n))
+            waveforms.append(fit_length(part, clip_n))
             rows.append((
                 _speech_id(story, clip), "prompt" if clip in prompts else split, str(audio_path),
                 start_s, BRAIN2SPEECH_TR_S, genders.get(story, NO_LABEL), "speech",

@@ -2,7 +2,7 @@
 feature PCC bars and the t-SNE of semantic features (Figs. 9-10).
 
 Built on :class:`matplotlib.figure.Figure` without pyplot and written by
-:func:`audiobrain.plots.save_figure` (atomic, no date stamps), like the brain-score figures.
+:func:`audiobrain.figures.save_figure` (atomic, no date stamps), like the brain-score figures.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.manifold import TSNE
 
+from audiobrain.figures import save_figure
 from audiobrain.io import InputError
-from audiobrain.plots import save_figure
 from audiobrain.recon.analysis import C2F, FINE, design_matrix
 
 TSNE_PERPLEXITY = 30.0  # scikit-learn's default; the paper gives none
@@ -243,11 +243,7 @@ def semantic_accuracy_bars(
     ax.set_ylim(0, height + step)
     ax.set_xticks(np.arange(n_groups), [*subjects, "mean"])
     ax.set_ylabel("classification accuracy")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    save_figure(fig, path)
+    _save_with_legend_outside(fig, ax, title, path)
 
 
 # --------------------------------------------------------------------------- Figure 8
@@ -282,11 +278,7 @@ def feature_pcc_bars(
     ax.axhline(0, color="black", linewidth=0.8)
     ax.set_xticks(np.arange(len(subjects)), subjects)
     ax.set_ylabel("PCC (decoded vs ground-truth features)")
-    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    save_figure(fig, path)
+    _save_with_legend_outside(fig, ax, title, path)
 
 
 # --------------------------------------------------------------------------- learning curves
@@ -317,5 +309,14 @@ def training_curves(curves: Mapping[str, Mapping[str, pd.DataFrame]], path: str 
             ax.legend(fontsize=7)
     for ax in axes[len(curves) :]:
         ax.set_axis_off()
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def _save_with_legend_outside(fig: Figure, ax, title: str | None, path: str | os.PathLike) -> None:
+    """Bar panels keep their legend right of the axes, where it hides no bar."""
+    ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     save_figure(fig, path)

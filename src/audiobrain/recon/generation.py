@@ -30,11 +30,11 @@ import pandas as pd
 
 from audiobrain.io import InputError, load_npz, save_npz, write_tsv
 from audiobrain.recon import datasets
-from audiobrain.recon.pipeline import (
+from audiobrain.recon.selection import (
     UNCONDITIONAL,
+    derangement,
     evaluation_clips,
     evaluation_ids,
-    load_audiomae_from,
     stimulus_rows,
 )
 
@@ -139,6 +139,7 @@ def _initial_unet(path: PathLike | None, settings, d_model: int, seed: int):
 
 def _acoustic_model(path: PathLike, audiomae_settings: Mapping, where):
     from audiobrain.recon.acoustic import load_acoustic
+    from audiobrain.recon.audiomae import load_audiomae_from
 
     return load_acoustic(path, load_audiomae_from(audiomae_settings).to(where))
 
@@ -239,17 +240,6 @@ def audio_prompts_for(
         seen[label] = turn + 1
         chosen.append(candidates[turn % len(candidates)] if candidates else "")
     return np.asarray(chosen, dtype=str)
-
-
-def derangement(n: int, seed, what: str = "latent diffusion: the shuffled-condition check"):
-    """A seeded permutation without fixed points (n >= 2): every clip gets another clip's
-    condition or stimulus. ``seed``: an int or a sequence of ints (numpy's seed sequences)."""
-    if n < 2:
-        raise InputError(f"{what} needs >= 2 clips, found {n}")
-    order = np.random.default_rng(seed).permutation(n)
-    shuffled = np.empty(n, dtype=int)
-    shuffled[order] = np.roll(order, 1)  # one cycle through a random order: no fixed point
-    return shuffled
 
 
 def prompt_conditions(

@@ -54,6 +54,7 @@ from scipy.special import expit, softmax, xlogy
 from audiobrain.io import InputError, load_torch
 from audiobrain.recon.clap import clap_audio_embeddings
 from audiobrain.recon.vocoder import load_checked_state_dict
+from audiobrain.ridge import pearson_r
 
 log = logging.getLogger(__name__)
 
@@ -137,9 +138,7 @@ def aligned_pair(mel_a: np.ndarray, mel_b: np.ndarray) -> tuple[np.ndarray, np.n
 def mel_pcc(mel_recon: np.ndarray, mel_ref: np.ndarray) -> float:
     """Pearson's r over all time-frequency bins of one aligned pair (0 when one is constant)."""
     a, b = aligned_pair(mel_recon, mel_ref)
-    a, b = a.ravel() - a.mean(), b.ravel() - b.mean()
-    denominator = np.sqrt((a @ a) * (b @ b))
-    return float(a @ b / denominator) if denominator > 0 else 0.0
+    return float(pearson_r(a.ravel(), b.ravel()))
 
 
 def mel_psnr(

@@ -20,6 +20,12 @@ import pandas as pd
 
 from audiobrain.io import InputError, load_npz, save_npz, write_text, write_tsv
 from audiobrain.recon import datasets
+from audiobrain.recon.selection import (
+    UNCONDITIONAL,
+    derangement,
+    evaluation_ids,
+    stimulus_rows,
+)
 
 # torch, transformers and diffusers are imported by the functions that use them: a job that
 # needs none of them (D_sem, tables, analyses) starts in a second rather than ten.
@@ -41,23 +47,6 @@ def stimulus_audio(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
     if missing:
         raise InputError(f"{path}: missing arrays {sorted(missing)}")
     return arrays["stimulus_id"], arrays["waveform"].astype(np.float32)
-
-
-def audiomae_config(settings: Mapping) -> audiomae_module.AudioMAEConfig:
-    from audiobrain.recon import audiomae as audiomae_module
-
-    return audiomae_module.AudioMAEConfig.from_mapping(settings)
-
-
-def load_audiomae_from(settings: Mapping) -> audiomae_module.AudioMAE:
-    """The AudioMAE named by the ``recon.models.audiomae`` section (checkpoint + sizes)."""
-    from audiobrain.recon import audiomae as audiomae_module
-
-    return audiomae_module.load_audiomae(
-        settings.get("checkpoint"),
-        settings,
-        config_key="recon.models.audiomae.checkpoint",
-    )
 
 
 def clap_features(stimuli: PathLike, output: PathLike, *, clap_path: str, batch_size: int = 8):
@@ -87,7 +76,7 @@ def audiomae_features(
     from audiobrain.recon import audiomae as audiomae_module
 
     ids, clips = stimulus_audio(stimuli)
-    model = load_audiomae_from(settings)
+    model = audiomae_module.load_audiomae_from(settings)
     n_patch = n_patch or audiomae_module.n_patch_for_duration(clips.shape[1] / SAMPLE_RATE_HZ)
     c_gt = model.features(clips, n_patch)
     mels, upper = [], []
@@ -146,84 +135,7 @@ def load_vocoder(vocoder_path: str | None):
     return load_hifigan(vocoder_path, config_key="recon.models.vocoder")
 
 
-def make_demo_models(
-    stimuli_dir: PathLike,
-    outputs: Mapping[str, PathLike],
-    *,
-    audiomae: Mapping,
-    settings: Mapping,
-    captions: Mapping[str, str],
-    threads: int = 1,
-) -> None:
-    """The demo's CLAP, AudioMAE, PANNs and VGGish weight files, trained on its training clips
-    (:mod:`audiobrain.recon.demo_training`) and written in the real checkpoints' layouts."""
-    import torch
-
-    from audiobrain.recon import demo_models
-
-    torch.set_num_threads(threads)
-    stimuli = datasets.read_stimuli(stimuli_dir)
-    train = (stimuli.table["split"] == "train").to_numpy()
-    clips, labels = stimuli.waveforms[train], stimuli.table.loc[train, "label"].astype(str)
-    demo_models.write_trained_models(
-        outputs, clips, SAMPLE_RATE_HZ, list(labels), captions,
-        audiomae=audiomae_config(audiomae), settings=settings,
-    )  # fmt: skip
-
-
 # --- datasets ---------------------------------------------------------------------------------
-
-
-def demo_stimuli(output_dir: PathLike, *, settings: Mapping) -> None:
-    """The demo's clips in the common format (``recon.sources.<demo>``)."""
-    from audiobrain.recon.demo import generate_demo_stimuli
-
-    generate_demo_stimuli(
-        output_dir,
-        n_train_stimuli=settings["n_train_stimuli"],
-        n_test_stimuli=settings["n_test_stimuli"],
-        n_prompt=settings["n_prompt"],
-        seed=settings["seed"],
-    )
-
-
-def demo_fmri(
-    stimuli_dir: PathLike, output: PathLike, *, subject: str, settings: Mapping, where: str
-) -> None:
-    """One demo subject's fMRI (and planted truth beside it), from properties of the stimuli
-    (category and within-category acoustic detail, :func:`audiobrain.recon.demo
-    .stimulus_properties`); every subject's job simulates all subjects, which costs little and
-    keeps each subject the same whichever jobs run."""
-    from audiobrain.recon.demo import simulate_demo_fmri, stimulus_properties, write_demo_fmri
-
-    stimuli = datasets.read_stimuli(stimuli_dir)
-    table = stimuli.table
-    properties = stimulus_properties(
-        stimuli.waveforms, table["label"].to_numpy(str), (table["split"] == "train").to_numpy()
-    )
-    features = {
-        split: {
-            name: values[(table["split"] == split).to_numpy()]
-            for name, values in properties.items()
-        }
-        for split in ("train", "test")
-    }
-    subjects, truth = simulate_demo_fmri(
-        features["train"],
-        features["test"],
-        table,
-        n_subjects=len(settings["subjects"]),
-        n_voxels=settings["n_voxels"],
-        n_repetitions=settings["n_repetitions"],
-        noise=settings["noise"],
-        seed=settings["seed"],
-    )
-    simulated = [fmri.subject for fmri in subjects]
-    if list(settings["subjects"]) != simulated:
-        raise InputError(f"config {where}.subjects: the demo's subjects are {simulated}")
-    written = write_demo_fmri(Path(output).parent, [subjects[simulated.index(subject)]], truth)
-    if Path(written[0]) != Path(output):
-        raise InputError(f"demo fMRI: wrote {written[0]}, expected {output}")
 
 
 def prepare_dataset(
@@ -281,15 +193,6 @@ def sample_counts(fmri_paths: Sequence[PathLike], output: PathLike, *, source: s
     """Samples and voxels per subject against Table 4 (the demo's are not in it)."""
     subjects = [datasets.read_subject_fmri(path) for path in fmri_paths]
     write_tsv(datasets.check_sample_counts(source, subjects), output)
-
-
-def stimulus_rows(available: np.ndarray, wanted: Sequence[str], path: PathLike) -> np.ndarray:
-    """Row of each ``wanted`` stimulus id in a per-stimulus file whose ids are ``available``."""
-    rows = pd.Index(np.asarray(available, dtype=str)).get_indexer(np.asarray(wanted, dtype=str))
-    if (rows < 0).any():
-        missing = np.asarray(wanted, dtype=str)[rows < 0]
-        raise InputError(f"{path}: no row for stimulus id(s) {sorted(set(missing))[:5]}")
-    return rows
 
 
 # --- decoders ---------------------------------------------------------------------------------
@@ -360,6 +263,7 @@ def acoustic_decoder(
 
     from audiobrain.devices import resolve_device
     from audiobrain.recon import acoustic
+    from audiobrain.recon.audiomae import load_audiomae_from
 
     torch.set_num_threads(threads)
     fmri = datasets.read_subject_fmri(inputs["fmri"])
@@ -498,7 +402,6 @@ METHOD_NAMES = {
     "c2f_ldm": "C2F-LDM",
 }
 AUDIOMAE_MEL_METHODS = ("fine", "c2f")  # their mels are AudioMAE's: the mel mapping converts them
-UNCONDITIONAL = "none"
 
 
 def mel_mapping(
@@ -558,27 +461,6 @@ def load_mel_mapping(path: PathLike):
     arrays = load_npz(path)
     timing = FrameTiming(float(arrays["frame_rate_hz"]), float(arrays["first_frame_s"]))
     return MelMapping(arrays["coef"], arrays["intercept"], float(arrays["alpha"]), timing)
-
-
-def evaluation_clips(
-    table: pd.DataFrame, test_ids: Sequence[str], n_clips: int | None
-) -> np.ndarray:
-    """Positions in ``test_ids`` of the clips to vocode and score: all, or ``n_clips`` taken
-    round-robin over labels (first occurrences first) so that a small subset spans the classes."""
-    test_ids = np.asarray(test_ids, dtype=str)
-    if n_clips is None or n_clips >= len(test_ids):
-        return np.arange(len(test_ids))
-    labels = table.set_index("stimulus_id").loc[test_ids, "label"].to_numpy(str)
-    rank = pd.Series(labels).groupby(labels).cumcount().to_numpy()
-    first_seen = pd.Series(labels).map({label: i for i, label in enumerate(dict.fromkeys(labels))})
-    order = np.lexsort((first_seen.to_numpy(), rank))
-    return np.sort(order[:n_clips])
-
-
-def evaluation_ids(table: pd.DataFrame, test_ids: Sequence[str], n_clips: int | None):
-    """The test stimulus ids that are vocoded and scored (:func:`evaluation_clips`)."""
-    test_ids = np.asarray(test_ids, dtype=str)
-    return test_ids[evaluation_clips(table, test_ids, n_clips)]
 
 
 def vocode_reconstructions(
@@ -662,7 +544,6 @@ def reference_reconstructions(
     subject's clips.
     """
     from audiobrain.recon.analysis import FLOOR, REFERENCE_ORDER
-    from audiobrain.recon.generation import derangement
 
     stimuli = datasets.read_stimuli(stimuli_dir)
     table = stimuli.table

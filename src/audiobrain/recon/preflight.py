@@ -25,7 +25,7 @@ import pandas as pd
 
 from audiobrain.io import InputError, load_npy, load_npz, write_tsv
 from audiobrain.recon import datasets
-from audiobrain.recon.pipeline import stimulus_rows
+from audiobrain.recon.selection import stimulus_rows
 
 log = logging.getLogger("audiobrain")
 PathLike = str | os.PathLike

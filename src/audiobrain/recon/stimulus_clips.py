@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audiobrain.audio import SAMPLE_RATE_HZ, load_segment
+from audiobrain.audio import SAMPLE_RATE_HZ, fit_length, load_segment
 from audiobrain.io import InputError, atomic_path, reading, write_tsv
 
 log = logging.getLogger(__name__)
@@ -127,8 +127,6 @@ def cut_stimulus_clips(
     """
     import soundfile
 
-    from audiobrain.recon.datasets import _fit_length
-
     source_dir = Path(source_dir)
     if not source_dir.is_dir():
         raise InputError(
@@ -157,7 +155,7 @@ def cut_stimulus_clips(
             continue
         with atomic_path(out_dir / f"{clip}.wav") as tmp:
             soundfile.write(
-                tmp, _fit_length(segment, n_samples), SAMPLE_RATE_HZ, "FLOAT", format="WAV"
+                tmp, fit_length(segment, n_samples), SAMPLE_RATE_HZ, "FLOAT", format="WAV"
             )
         statuses.append("ok")
     table["source"] = sources

@@ -1,12 +1,12 @@
 """A small resumable AdamW loop shared by the reconstruction models (C2F-LDM section A.2).
 
 The acoustic decoder and the network baselines train the same way: a fixed number of epochs over
-in-memory arrays, mini-batches drawn by :func:`audiobrain.training.batch_indices`, AdamW with one
+in-memory arrays, mini-batches drawn by :func:`audiobrain.checkpoints.batch_indices`, AdamW with one
 learning rate per parameter group. Everything a step depends on is either in the checkpoint
 (weights, AdamW moments, metrics rows) or derived from ``(seed, step)`` (the batch, the numpy
 generator a loss may draw from, the torch generator behind dropout), so a run killed at any point
 and started again ends with the same weights, to the byte on CPU, as one never interrupted.
-Checkpoints are written with :mod:`audiobrain.training`'s atomic helpers.
+Checkpoints are written with :mod:`audiobrain.checkpoints`' atomic helpers.
 """
 
 from __future__ import annotations
@@ -24,16 +24,8 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from audiobrain import checkpoints
 from audiobrain.io import InputError
-from audiobrain.training import (
-    PROGRESS_INTERVAL_S,
-    batch_indices,
-    fingerprint_of,
-    load_checkpoint,
-    save_checkpoint,
-    sigterm_requested,
-    stop_after_sigterm,
-)
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -159,10 +151,10 @@ def fit(
     )
     rates = {g.name: g.learning_rate for g in groups}
     payload = {"run": dict(run), "seed": seed, "schedule": asdict(schedule), "rates": rates}
-    run_id = fingerprint_of(payload, model)
+    run_id = checkpoints.fingerprint_of(payload, model)
     state = None
     if checkpoint is not None:
-        state = load_checkpoint(checkpoint, model, optimiser, run_id, FitState)
+        state = checkpoints.load_checkpoint(checkpoint, model, optimiser, run_id, FitState)
     state = state or FitState()
     if state.step:
         log.info("%s: resuming from %s at step %d", desc, checkpoint, state.step)
@@ -178,15 +170,15 @@ def fit(
         initial=state.step,
         disable=not progress,
         desc=desc,
-        mininterval=PROGRESS_INTERVAL_S,
+        mininterval=checkpoints.PROGRESS_INTERVAL_S,
     )
     cuda = [device] if device.type == "cuda" else []
-    with sigterm_requested() as stop:
+    with checkpoints.sigterm_requested() as stop:
         while state.step < n_steps:
             if stop.is_set():
                 where = f"{desc}, {n_steps} steps"
-                stop_after_sigterm(checkpoint, model, optimiser, state, run_id, where)
-            indices = batch_indices(state.step, n_samples, schedule.batch_size, seed)
+                checkpoints.stop_after_sigterm(checkpoint, model, optimiser, state, run_id, where)
+            indices = checkpoints.batch_indices(state.step, n_samples, schedule.batch_size, seed)
             with torch.random.fork_rng(devices=cuda):
                 torch.manual_seed(_torch_seed(seed, state.step))
                 terms = loss_terms(indices, step_generator(seed, state.step))
@@ -202,7 +194,7 @@ def fit(
             bar.update(1)
             due = state.step % schedule.checkpoint_interval == 0 and state.step < n_steps
             if due and checkpoint is not None:
-                save_checkpoint(checkpoint, model, optimiser, state, run_id)
+                checkpoints.save_checkpoint(checkpoint, model, optimiser, state, run_id)
             if on_step is not None:
                 on_step(state.step)
     bar.close()

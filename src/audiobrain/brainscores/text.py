@@ -3,8 +3,8 @@
 Millet & King (2021), section 2.4, train the speech networks with CTC on characters: 37 symbols
 for Dutch, 28 for English and 28 for Bengali, whose transcripts are romanised with uroman
 (Hermjakob et al., 2018) so that the three languages have about the same number of characters.
-Index 0 is the CTC blank (:data:`audiobrain.networks.CTC_BLANK_INDEX`); symbol ``i`` of an
-alphabet is predicted at index ``i + 1``. A scene clip's target is the one-element sequence
+Index 0 is the CTC blank (:data:`audiobrain.brainscores.networks.CTC_BLANK_INDEX`); symbol ``i`` of
+an alphabet is predicted at index ``i + 1``. A scene clip's target is the one-element sequence
 ``[class index + 1]`` over the sorted class names (section 2.4: "a one hot vector").
 
 Normalisation (:func:`normalise_transcript`) turns written text into what was said, in the
@@ -393,7 +393,7 @@ def encode(text: str, task: str) -> list[int]:
         raise InputError(
             f"transcript {text!r} has characters outside the {task} alphabet: "
             + ", ".join(f"{char!r} ({_code_point(char)})" for char in missing)
-            + "; normalise it with audiobrain.text.normalise_transcript first"
+            + "; normalise it with audiobrain.brainscores.text.normalise_transcript first"
         )
     return [index[char] for char in text]
 

@@ -1,8 +1,9 @@
 """Figures of the brain-score study: surface maps, ROI bars and the level profile (Figures 2-3).
 
 Figures are built on :class:`matplotlib.figure.Figure` objects (rendered by Agg for PNG) without
-pyplot, so no global state or backend switch is involved, and saved by :func:`save_figure`
-without the software/date stamps that would change the bytes between reruns.
+pyplot, so no global state or backend switch is involved, and saved by
+:func:`audiobrain.figures.save_figure` without the software/date stamps that would change the bytes
+between reruns.
 
 Surface maps follow section 2.7: only vertices significant after FDR correction are coloured, the
 rest show the grey sulcal background. Statistics live on a decimated subset of fsaverage5
@@ -12,12 +13,10 @@ sphere, which keeps the values unchanged (no smoothing) and paints each analysed
 
 from __future__ import annotations
 
-import io
 import os
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import cache
-from pathlib import Path
 
 import matplotlib as mpl
 import numpy as np
@@ -28,12 +27,11 @@ from matplotlib.figure import Figure
 from scipy.spatial import cKDTree
 
 from audiobrain import stats
-from audiobrain.io import InputError, atomic_path
+from audiobrain.figures import save_figure
+from audiobrain.io import InputError
+from audiobrain.stats import significance_stars
 from audiobrain.surface import FSAVERAGE5_VERTICES_PER_HEMI, HEMISPHERES, fsaverage5_sphere
 
-DPI = 100
-# Stars of Figures 2-3 (q after Benjamini-Hochberg): * q < .05, ** q < .01, *** q < .001.
-STAR_THRESHOLDS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 SIGNIFICANCE_Q = 0.05
 SURFACE_CMAP = "cold_hot"  # nilearn's diverging map: positive values hot, negative cold
 # (hemisphere, view) panels of one surface map row: lateral views first, then medial ones.
@@ -44,51 +42,6 @@ SURFACE_PANELS = (
     ("right", "medial"),
 )
 _NILEARN_HEMI = {"L": "left", "R": "right"}
-# Metadata keys matplotlib would fill with its version or the current date, per format.
-_UNSTAMPED = {
-    "png": {"Software": None},
-    "svg": {"Creator": None, "Date": None},
-    "pdf": {"Creator": None, "Producer": None, "CreationDate": None},
-}
-_SVG_HASH_SALT = "audiobrain"  # fixed ids inside SVG files (matplotlib salts them randomly)
-
-
-# --------------------------------------------------------------------------- saving
-def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = DPI) -> None:
-    """Write ``fig`` atomically as PNG, SVG or PDF (from the suffix), same bytes on every rerun.
-
-    PNGs are stored with a palette of 256 colours (as many as a colour map has), chosen by
-    octree: a third of the bytes of matplotlib's RGBA or less, so the report can be mailed.
-    """
-    path = Path(path)
-    file_format = path.suffix.lstrip(".").lower()
-    if file_format not in _UNSTAMPED:
-        raise ValueError(
-            f"{path}: figure format must be one of {sorted(_UNSTAMPED)}, got {path.suffix!r}"
-        )
-    with (
-        mpl.rc_context({"svg.hashsalt": _SVG_HASH_SALT}),
-        atomic_path(path) as tmp,
-    ):
-        if file_format == "png":
-            _save_palette_png(fig, tmp, dpi)
-        else:
-            fig.savefig(tmp, format=file_format, dpi=dpi, metadata=_UNSTAMPED[file_format])
-
-
-def _save_palette_png(fig: Figure, path: Path, dpi: int) -> None:
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, metadata=_UNSTAMPED["png"])
-    image = Image.open(buffer).convert("RGB")
-    palette = image.quantize(256, method=Image.Quantize.FASTOCTREE)
-    palette.save(path, format="PNG", optimize=True)
-
-
-def significance_stars(q: float) -> str:
-    """``"***"``, ``"**"``, ``"*"`` or ``""`` for a BH-adjusted p (Figures 2-3)."""
-    return next((stars for limit, stars in STAR_THRESHOLDS if q < limit), "")
 
 
 # --------------------------------------------------------------------------- surface
@@ -391,7 +344,8 @@ _COMPARISON_PANELS = {
 
 
 def comparison_bars(table: pd.DataFrame, panel: str, path: str | os.PathLike) -> None:
-    """One Figure 3 panel from :func:`audiobrain.comparisons.comparison_table`'s rows."""
+    """One Figure 3 panel from :func:`audiobrain.brainscores.comparisons.comparison_table`'s
+    rows."""
     feature_set, region, versus_untrained, x_column = _COMPARISON_PANELS[panel]
     rows = table[table["feature_set"].str.startswith(feature_set)]
     if region is not None:

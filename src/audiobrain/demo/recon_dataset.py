@@ -6,7 +6,7 @@ Stimuli mix the three kinds of the paper's datasets so that every analysis has s
   female-like (``en+f*``, high pitch) voices; label = gender (the Brain2Speech label, section 3.3);
 - music: procedurally composed bars in four genres that differ in rhythm, timbre and tonality
   (:data:`DEMO_GENRES`); label = genre (the Brain2Music label);
-- sounds: procedural scenes of :func:`audiobrain.corpora.synthesize_scene`; label = category.
+- sounds: procedural scenes of :func:`audiobrain.demo.corpora.synthesize_scene`; label = category.
 
 Labels are balanced within each split; prompts (split ``prompt``) are speech, like Brain2Speech's
 audio prompts. The fMRI (:func:`simulate_demo_fmri`) is planted from properties of the stimuli
@@ -45,7 +45,12 @@ log = logging.getLogger(__name__)
 
 CLIP_SAMPLES = round(CLIP_S["demo"] * SAMPLE_RATE_HZ)  # 1.5 s, Brain2Music's clip length
 DEMO_GENRES = ("classical", "disco", "jazz", "metal")
-DEMO_SOUND_CATEGORIES = ("beeps", "engine", "rain", "siren")  # audiobrain.corpora scene classes
+DEMO_SOUND_CATEGORIES = (
+    "beeps",
+    "engine",
+    "rain",
+    "siren",
+)  # audiobrain.brainscores.corpora scene classes
 DEMO_GENDERS = ("female", "male")
 DEMO_CLASSES = (
     *(("speech", gender) for gender in DEMO_GENDERS),
@@ -131,7 +136,7 @@ def generate_demo_stimuli(
 
 
 def _english_phrases(n: int, seed: int) -> list[str]:
-    from audiobrain.demo_sentences import english_phrases
+    from audiobrain.demo.demo_sentences import english_phrases
 
     return english_phrases(n, seed) if n else []
 
@@ -148,7 +153,7 @@ def _normalised(waveform: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _speech_clip(phrase: str, gender: str, rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    from audiobrain.speech import synthesize
+    from audiobrain.demo.speech import synthesize
 
     variants, (low, high) = DEMO_VOICES[gender]
     voice = variants[int(rng.integers(len(variants)))]
@@ -162,7 +167,7 @@ def _speech_clip(phrase: str, gender: str, rng: np.random.Generator) -> tuple[np
 
 
 def _sound_clip(category: str, rng: np.random.Generator) -> np.ndarray:
-    from audiobrain.corpora import synthesize_scene
+    from audiobrain.demo.corpora import synthesize_scene
 
     scene = synthesize_scene(category, rng, sr_hz=SAMPLE_RATE_HZ)[:CLIP_SAMPLES]
     out = np.zeros(CLIP_SAMPLES)

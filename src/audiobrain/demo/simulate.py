@@ -41,7 +41,23 @@ from nilearn.glm.first_level import compute_regressor
 from scipy.signal import lfilter
 
 import audiobrain
-from audiobrain import audio, demo_design, surface
+from audiobrain import audio, surface
+from audiobrain.demo import demo_design
+from audiobrain.demo.sentences import dutch_sentences
+from audiobrain.demo.speech import DEFAULT_RATE_WPM, ESPEAK_SAMPLE_RATE_HZ, synthesize
+from audiobrain.demo.truth import (
+    N_ACOUSTIC_BANDS,
+    N_DEEP_FEATURES,
+    PLANTED,
+    VERTEX_AMPLITUDE_JITTER,
+    DemoLayout,
+    Planted,
+    StimulusFeatures,
+    VertexTruth,
+    save_loadings,
+    stream_rng,
+    truth_from_labels,
+)
 from audiobrain.io import (
     save_arrays,
     save_json,
@@ -50,18 +66,15 @@ from audiobrain.io import (
     write_tsv,
     write_wav,
 )
-from audiobrain.sentences import dutch_sentences
-from audiobrain.speech import DEFAULT_RATE_WPM, ESPEAK_SAMPLE_RATE_HZ, synthesize
 
 logger = logging.getLogger(__name__)
 
-# Stimuli (the design itself is audiobrain.demo_design's).
+# Stimuli (the design itself is audiobrain.demo.demo_design's).
 DEMO_VOICE = "nl"
 WORD_GAP_S = 0.1  # silence between the words of a word list
 
 # fMRIPrep conventions.
 FMRIPREP_HIGH_PASS_S = 128.0  # fMRIPrep's DCT high-pass cutoff (cosine regressors)
-SURFACE_SPACE = "fsaverage5"
 N_TISSUE_COMPCOR = 3  # c_comp_cor (CSF), w_comp_cor (WM) and t_comp_cor components written
 N_DROPPED_COMPCOR = 5  # components listed in the sidecar as not retained ("dropped_k")
 FD_SPIKE_MM = 0.5  # fMRIPrep's defaults for motion_outlier columns
@@ -79,8 +92,6 @@ MOTION_COLUMNS = ("trans_x", "trans_y", "trans_z", "rot_x", "rot_y", "rot_z")
 FRAME_PERIOD_S = audio.MEL_HOP_S
 N_MELS = 40
 DYNAMIC_RANGE_DB = 80.0  # log-mel floor below the loudest bin of the stimulus pool
-N_ACOUSTIC_BANDS = 4
-N_DEEP_FEATURES = 8
 ENCODER_CHANNELS = (32, 32, 32, 16)  # random temporal conv net: output channels per layer
 ENCODER_KERNEL = 5
 ENCODER_DILATIONS = (1, 3, 9, 27)  # receptive field 1 + 4 * 40 = 161 frames = 1.61 s
@@ -91,82 +102,10 @@ BASELINE_RANGE = (600.0, 1400.0)  # mean BOLD per vertex (scanner units)
 NOISE_AR1 = 0.3
 COMPCOR_AR1 = 0.9  # physiological noise components are slow
 ARTEFACT_UNITS = {"motion": 1.5, "compcor": 1.5, "drift": 2.0}
-VERTEX_AMPLITUDE_JITTER = (0.75, 1.25)
-
-
-@dataclass(frozen=True)
-class Planted:
-    """What one ROI carries: its feature family, amplitude (units) and acoustic share of it."""
-
-    kind: str  # "acoustic", "deep" or "mixed"
-    amplitude: float
-    acoustic_share: float
-
-
-PLANTED: dict[str, Planted] = {
-    "A1": Planted("acoustic", 1.0, 1.0),
-    "Belt": Planted("mixed", 0.7, 0.5),
-    "TPJ": Planted("deep", 1.0, 0.0),
-}
-
-# Independent random streams, so adding a subject never changes another one's data.
-_STREAMS = {"encoder": 1, "loadings": 2, "design": 3, "confounds": 4, "bold": 5}
-
-
-def _rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
-    return np.random.default_rng([seed, _STREAMS[stream], *keys])
 
 
 # --------------------------------------------------------------------------------------------
 # Layout
-
-
-@dataclass(frozen=True)
-class DemoLayout:
-    """Paths of the demo tree under ``root`` (BIDS, fMRIPrep derivatives, truth)."""
-
-    root: Path
-    task: str
-
-    def __post_init__(self):
-        object.__setattr__(self, "root", Path(self.root))
-
-    @property
-    def bids(self) -> Path:
-        return self.root / "bids"
-
-    @property
-    def stimuli(self) -> Path:
-        return self.bids / "stimuli"
-
-    @property
-    def fmriprep(self) -> Path:
-        return self.root / "derivatives" / "fmriprep"
-
-    @property
-    def truth(self) -> Path:
-        return self.root / "truth"
-
-    def events(self, subject: str) -> Path:
-        return self.bids / f"sub-{subject}" / "func" / f"sub-{subject}_task-{self.task}_events.tsv"
-
-    def trials(self, subject: str) -> Path:
-        """The design as a stimulus table (truth: what reading the events must give back)."""
-        return self.truth / f"sub-{subject}" / f"sub-{subject}_task-{self.task}_trials.tsv"
-
-    def bold_sidecar(self, subject: str) -> Path:
-        return self.bids / f"sub-{subject}" / "func" / f"sub-{subject}_task-{self.task}_bold.json"
-
-    def surface_bold(self, subject: str, hemi: str) -> Path:
-        name = f"sub-{subject}_task-{self.task}_hemi-{hemi}_space-{SURFACE_SPACE}_bold.func.gii"
-        return self.fmriprep / f"sub-{subject}" / "func" / name
-
-    def confounds(self, subject: str, extension: str = "tsv") -> Path:
-        name = f"sub-{subject}_task-{self.task}_desc-confounds_timeseries.{extension}"
-        return self.fmriprep / f"sub-{subject}" / "func" / name
-
-    def regressors(self, subject: str) -> Path:
-        return self.truth / f"sub-{subject}" / f"sub-{subject}_task-{self.task}_regressors.npz"
 
 
 def subject_labels(n_subjects: int) -> list[str]:
@@ -240,7 +179,7 @@ class ReferenceEncoder:
 
     @classmethod
     def from_seed(cls, seed: int, n_inputs: int = N_MELS) -> ReferenceEncoder:
-        rng = _rng(seed, "encoder")
+        rng = stream_rng(seed, "encoder")
         weights, biases = [], []
         n_in = n_inputs
         for n_out in ENCODER_CHANNELS:
@@ -274,15 +213,6 @@ class ReferenceEncoder:
             )
             hidden = np.maximum(np.einsum("ktc,kcd->td", windows, weight) + bias, 0.0)
         return hidden
-
-
-@dataclass(frozen=True)
-class StimulusFeatures:
-    """Frame-level (100 Hz) features per stimulus, each scaled to [0, 1] over the pool."""
-
-    acoustic: dict[str, np.ndarray]  # stim_id -> (n_frames, N_ACOUSTIC_BANDS)
-    deep: dict[str, np.ndarray]  # stim_id -> (n_frames, N_DEEP_FEATURES)
-    deep_channels: np.ndarray  # which encoder outputs were kept (largest variance over the pool)
 
 
 def stimulus_features(
@@ -583,24 +513,6 @@ def _variance_spectrum(n_components: int, rng: np.random.Generator) -> np.ndarra
 # Planted truth and BOLD
 
 
-@dataclass(frozen=True)
-class VertexTruth:
-    """Per vertex of both fsaverage5 hemispheres (left first), or per voxel of the volumetric
-    demo (:mod:`audiobrain.simulate_volume`): ROI, signal kind, loadings."""
-
-    roi: np.ndarray  # (n_vertices,) "A1", "Belt", "TPJ" or "none"
-    label: np.ndarray  # (n_vertices,) Desikan-Killiany label name
-    kind: np.ndarray  # (n_vertices,) "acoustic", "deep", "mixed" or "null"
-    amplitude: np.ndarray  # (n_vertices,) signal standard deviation in units (0 for null)
-    acoustic_share: np.ndarray  # (n_vertices,) fraction of signal variance that is acoustic
-    acoustic_weights: np.ndarray  # (n_vertices, N_ACOUSTIC_BANDS), zero where unused
-    deep_weights: np.ndarray  # (n_vertices, N_DEEP_FEATURES), zero where unused
-
-    @property
-    def signal_vertices(self) -> np.ndarray:
-        return np.flatnonzero(self.amplitude > 0)
-
-
 def plant_truth(seed: int, planted: Mapping[str, Planted] = PLANTED) -> VertexTruth:
     """Choose which vertices carry which signal, and their feature loadings.
 
@@ -613,38 +525,6 @@ def plant_truth(seed: int, planted: Mapping[str, Planted] = PLANTED) -> VertexTr
         np.concatenate([labels, surface.mirrored_labels(labels)])
     ]
     return truth_from_labels(label_names.astype(str), seed, planted)
-
-
-def truth_from_labels(
-    label_names: np.ndarray, seed: int, planted: Mapping[str, Planted] = PLANTED
-) -> VertexTruth:
-    """Signal kind, amplitude and loadings of units (vertices or voxels) from their labels.
-
-    The units of a planted ROI are those whose Desikan-Killiany label is one of
-    ``surface.DEFAULT_ROIS[roi]``. Acoustic loadings are positive (louder sound, more BOLD);
-    deep loadings are signed, since the deep features are zero-mean residuals (a unit prefers
-    some of them over others).
-    """
-    n_units = label_names.size
-    masks = {name: np.isin(label_names, surface.DEFAULT_ROIS[name]) for name in planted}
-    rng = _rng(seed, "loadings")
-    roi = np.full(n_units, "none", dtype=object)
-    kind = np.full(n_units, "null", dtype=object)
-    amplitude, share = np.zeros(n_units), np.zeros(n_units)
-    acoustic_weights = np.zeros((n_units, N_ACOUSTIC_BANDS))
-    deep_weights = np.zeros((n_units, N_DEEP_FEATURES))
-    for name, spec in planted.items():
-        where = np.flatnonzero(masks[name])
-        roi[where], kind[where], share[where] = name, spec.kind, spec.acoustic_share
-        amplitude[where] = spec.amplitude * rng.uniform(*VERTEX_AMPLITUDE_JITTER, where.size)
-        if spec.acoustic_share > 0:  # louder sound, more BOLD; tuning varies across bands
-            acoustic_weights[where] = rng.uniform(0.2, 1.0, (where.size, N_ACOUSTIC_BANDS))
-        if spec.acoustic_share < 1:
-            deep_weights[where] = rng.normal(size=(where.size, N_DEEP_FEATURES))
-    return VertexTruth(
-        roi.astype(str), np.asarray(label_names, dtype=str), kind.astype(str), amplitude, share,
-        acoustic_weights, deep_weights,
-    )  # fmt: skip
 
 
 def planted_signal(
@@ -763,7 +643,7 @@ def simulate_demo(
 
     ``volume=True`` writes the volumetric variant instead of the surface BOLD: an MNI-space
     ``desc-preproc_bold`` NIfTI per subject with its brain mask, the signal planted in known
-    voxels (:mod:`audiobrain.simulate_volume`); everything else is the same.
+    voxels (:mod:`audiobrain.demo.simulate_volume`); everything else is the same.
     ``word_list_response=False`` leaves the word lists out of the BOLD (the sentences' signal,
     noise and artefacts stay the same bytes): the control for the word-list bias.
 
@@ -801,7 +681,8 @@ def simulate_demo(
     if variant is None:
         _write_truth(layout, truth, features, parameters, n_scans)
     else:
-        variant.write_truth(layout, features, {**parameters, "volume": True}, n_scans)
+        parameters = {**parameters, "volume": True}
+        variant.write_truth(layout, truth_description(variant.truth, features, parameters, n_scans))
     return {
         "root": layout.root,
         "bids": layout.bids,
@@ -836,7 +717,7 @@ class _SubjectDesign:
 
 def _volume_variant(seed: int):
     """The volumetric demo (grid, brain mask, voxel truth); that module builds on this one."""
-    from audiobrain.simulate_volume import DemoVolume
+    from audiobrain.demo.simulate_volume import DemoVolume
 
     return DemoVolume.from_seed(seed)
 
@@ -879,7 +760,7 @@ def _simulate_subject(
     The BOLD is surface GIfTI, or the volumetric NIfTI of ``variant`` (a ``DemoVolume``), at
     the times fMRIPrep's slice-timing correction gives it (``design.start_time_s`` into each TR).
     """
-    design_rng = _rng(seed, "design", index)
+    design_rng = stream_rng(seed, "design", index)
     sentences, word_lists = demo_design.subject_items(
         design.pool_size, design.n_sentences, design_rng
     )
@@ -905,11 +786,11 @@ def _simulate_subject(
     planted = regressors["all" if design.word_list_response else "sentences"]
     reference = (regressors["sentences"]["acoustic"], regressors["sentences"]["deep"])
     sources = simulate_confound_sources(
-        n_scans, design.tr_s, n_compcor, _rng(seed, "confounds", index)
+        n_scans, design.tr_s, n_compcor, stream_rng(seed, "confounds", index)
     )
     bold = simulate_bold(
         truth, planted["acoustic"], planted["deep"], sources, noise_level,
-        _rng(seed, "bold", index), reference,
+        stream_rng(seed, "bold", index), reference,
     )  # fmt: skip
 
     events = demo_design.presentation_events(trials, n_scans, design.tr_s, design_rng)
@@ -940,7 +821,7 @@ def _simulate_subject(
     write_tsv(confounds_table(sources, bold), layout.confounds(subject, "tsv"))
     save_json(
         layout.confounds(subject, "json"),
-        confounds_sidecar(sources, _rng(seed, "confounds", index, 1)),
+        confounds_sidecar(sources, stream_rng(seed, "confounds", index, 1)),
     )
     save_arrays(
         layout.regressors(subject),
@@ -1021,20 +902,13 @@ def _write_truth(
         }
     )
     write_tsv(table, layout.truth / "vertex_truth.tsv")
-    save_arrays(
-        layout.truth / "loadings.npz",
-        {
-            "amplitude": truth.amplitude,
-            "acoustic_share": truth.acoustic_share,
-            "acoustic_weights": truth.acoustic_weights,
-            "deep_weights": truth.deep_weights,
-        },
-        {"description": "per-vertex inputs of simulate.planted_signal (vertex index: rows)"},
+    save_loadings(
+        layout, truth, "per-vertex inputs of simulate.planted_signal (vertex index: rows)"
     )
-    save_json(layout.truth / "truth.json", _truth_description(truth, features, parameters, n_scans))
+    save_json(layout.truth / "truth.json", truth_description(truth, features, parameters, n_scans))
 
 
-def _truth_description(truth, features, parameters, n_scans) -> dict:
+def truth_description(truth, features, parameters, n_scans) -> dict:
     rois = {}
     for name, spec in PLANTED.items():
         where = truth.roi == name

@@ -5,8 +5,8 @@ sentences in 12 blocks of five, alternating with 12 blocks of five word lists (t
 sentence in scrambled order), each block announced on screen (ZINNEN: sentences, WOORDEN: word
 lists). Its BIDS events are FieldTrip's conversion of the Presentation log: one row per scanner
 pulse, picture, sound and log code. :func:`presentation_events` writes that format for a
-:func:`block_design`, so the demo goes through :func:`audiobrain.events.mous_events` as the real
-release does.
+:func:`block_design`, so the demo goes through :func:`audiobrain.brainscores.events.mous_events` as
+the real release does.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from audiobrain.events import MOUS_AUDIO_FILE, MOUS_COLUMNS
+from audiobrain.brainscores.events import MOUS_AUDIO_FILE, MOUS_COLUMNS
 
 LEAD_IN_S = 16.0  # silence before the first block
 TAIL_S = 16.0  # after the last sound, so the haemodynamic response is complete

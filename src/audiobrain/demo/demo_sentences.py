@@ -3,19 +3,20 @@
 The demo trains small networks on a couple of CPU cores in about a minute, so its clips are short
 phrases of :data:`MIN_WORDS` to :data:`MAX_WORDS` words (about 1-2.5 s when spoken by eSpeak NG),
 not the 9-15-word sentences of the fMRI stimuli. Dutch reuses the grammar of
-:mod:`audiobrain.sentences` (its shortest main clauses); English and Bengali have small template
-grammars of their own here: subject-verb agreement, verbs that choose sensible objects, and for
-Bengali the subject-object-verb order with the verb inflected for person. Bengali phrases are in
-Bengali script; the corpus preparation romanises them with uroman like the real Bengali corpus.
-All builders go through :func:`audiobrain.sentences.distinct_sentences` (seeded, distinct).
+:mod:`audiobrain.demo.sentences` (its shortest main clauses); English and Bengali have small
+template grammars of their own here: subject-verb agreement, verbs that choose sensible objects,
+and for Bengali the subject-object-verb order with the verb inflected for person. Bengali phrases
+are in Bengali script; the corpus preparation romanises them with uroman like the real Bengali
+corpus. All builders go through :func:`audiobrain.demo.sentences.distinct_sentences` (seeded,
+distinct).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from audiobrain import sentences
-from audiobrain.sentences import distinct_sentences
+from audiobrain.demo import sentences
+from audiobrain.demo.sentences import distinct_sentences
 
 MIN_WORDS = 3
 MAX_WORDS = 6

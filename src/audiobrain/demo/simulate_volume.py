@@ -13,7 +13,7 @@ BOLD's own resolution). Design, stimuli, confounds and signal model are the surf
   and every voxel in the mask matters. The BOLD is zero outside it.
 * **Known voxels.** Each voxel takes the Desikan-Killiany label of the mid-thickness vertex
   nearest its centre; the planted ROIs' voxels (``transversetemporal`` for A1 and so on) carry
-  the signal, with per-voxel loadings (:func:`audiobrain.simulate.truth_from_labels`); the others
+  the signal, with per-voxel loadings (:func:`audiobrain.demo.truth_from_labels`); the others
   carry only noise and artefacts.
 * **Expected vertices.** The projection is linear, so projecting the indicator image of an ROI's
   voxels gives, exactly, the share of each vertex's value that comes from them
@@ -32,9 +32,11 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from audiobrain import projection, simulate, surface
-from audiobrain.fmriprep import fmriprep_outputs
-from audiobrain.io import atomic_path, save_arrays, save_json, write_tsv
+from audiobrain import surface
+from audiobrain.brainscores import projection
+from audiobrain.brainscores.fmriprep import fmriprep_outputs
+from audiobrain.demo.truth import PLANTED, DemoLayout, VertexTruth, save_loadings, truth_from_labels
+from audiobrain.io import atomic_path, save_json, write_tsv
 
 DEMO_VOXEL_MM = 6.0
 DEMO_SPACE = "MNI152NLin2009cAsym"
@@ -42,13 +44,13 @@ DOMINANT_SHARE = 0.5  # a vertex is "of" an ROI when over half its projection co
 _EDGE_TOLERANCE = 1e-6  # voxels; samples this close to a voxel face count on both sides
 
 
-def volume_bold_path(layout: simulate.DemoLayout, subject: str) -> Path:
+def volume_bold_path(layout: DemoLayout, subject: str) -> Path:
     """The demo's ``desc-preproc_bold.nii.gz`` of a subject (fMRIPrep naming)."""
     files = fmriprep_outputs(layout.fmriprep, subject, layout.task, [DEMO_SPACE])
     return files.volume_bold[DEMO_SPACE]
 
 
-def brain_mask_path(layout: simulate.DemoLayout, subject: str) -> Path:
+def brain_mask_path(layout: DemoLayout, subject: str) -> Path:
     return projection.brain_mask_path(volume_bold_path(layout, subject))
 
 
@@ -129,7 +131,7 @@ class DemoVolume:
 
     affine: np.ndarray
     mask: np.ndarray
-    truth: simulate.VertexTruth
+    truth: VertexTruth
     vertex_labels: np.ndarray
     vertex_shares: dict[str, np.ndarray]
     line_mm: float
@@ -148,13 +150,13 @@ class DemoVolume:
         vertex_labels = desikan_vertex_labels()
         centres = nib.affines.apply_affine(affine, np.argwhere(mask))
         voxel_labels = nearest_vertex_labels(meshes, vertex_labels, centres)
-        truth = simulate.truth_from_labels(voxel_labels, seed)
+        truth = truth_from_labels(voxel_labels, seed)
         volume = cls(affine, mask, truth, vertex_labels, {}, line_mm, n_samples)
-        indicators = np.stack([truth.roi == roi for roi in simulate.PLANTED]).astype(np.float32)
+        indicators = np.stack([truth.roi == roi for roi in PLANTED]).astype(np.float32)
         shares = projection.project_to_surface(
             volume.image(indicators), meshes, volume.mask_image(), line_mm, n_samples
         )
-        volume.vertex_shares.update(zip(simulate.PLANTED, shares, strict=True))
+        volume.vertex_shares.update(zip(PLANTED, shares, strict=True))
         return volume
 
     @property
@@ -181,9 +183,7 @@ class DemoVolume:
         image.header.set_xyzt_units("mm")
         return image
 
-    def write_bold(
-        self, layout: simulate.DemoLayout, subject: str, bold: np.ndarray, tr_s: float
-    ) -> Path:
+    def write_bold(self, layout: DemoLayout, subject: str, bold: np.ndarray, tr_s: float) -> Path:
         """A subject's ``(n_scans, n_voxels)`` BOLD and the brain mask, in fMRIPrep's names;
         returns the BOLD's path."""
         path = volume_bold_path(layout, subject)
@@ -199,11 +199,11 @@ class DemoVolume:
         reaches the vertex at all, ``partial`` in between.
         """
         n_vertices = self.vertex_labels.size
-        shares = np.stack([self.vertex_shares[roi] for roi in simulate.PLANTED])
-        names = np.array(list(simulate.PLANTED))
+        shares = np.stack([self.vertex_shares[roi] for roi in PLANTED])
+        names = np.array(list(PLANTED))
         dominant = shares.argmax(axis=0)
         is_dominant = shares.max(axis=0) > DOMINANT_SHARE
-        kinds = np.array([spec.kind for spec in simulate.PLANTED.values()])
+        kinds = np.array([spec.kind for spec in PLANTED.values()])
         signal = np.where(shares.sum(axis=0) > 0, "partial", "null").astype(object)
         signal[is_dominant] = kinds[dominant[is_dominant]]
         vertices = np.arange(n_vertices)
@@ -214,18 +214,13 @@ class DemoVolume:
                 "roi": np.where(is_dominant, names[dominant], "none"),
                 "label": self.vertex_labels,
                 "signal": signal.astype(str),
-                **{f"share_{roi}": self.vertex_shares[roi] for roi in simulate.PLANTED},
+                **{f"share_{roi}": self.vertex_shares[roi] for roi in PLANTED},
             }
         )
 
-    def write_truth(
-        self,
-        layout: simulate.DemoLayout,
-        features: simulate.StimulusFeatures,
-        parameters: Mapping,
-        n_scans: Mapping[str, int],
-    ) -> None:
-        """``truth/``: voxel and vertex tables, per-voxel loadings and the description."""
+    def write_truth(self, layout: DemoLayout, description: dict) -> None:
+        """``truth/``: voxel and vertex tables, per-voxel loadings, and the surface demo's truth
+        description (``description``) completed with the volume."""
         ijk = np.argwhere(self.mask)
         xyz = nib.affines.apply_affine(self.affine, ijk)
         truth = self.truth
@@ -242,17 +237,9 @@ class DemoVolume:
         )
         write_tsv(voxels, layout.truth / "voxel_truth.tsv")
         write_tsv(self.vertex_truth(), layout.truth / "vertex_truth.tsv")
-        save_arrays(
-            layout.truth / "loadings.npz",
-            {
-                "amplitude": truth.amplitude,
-                "acoustic_share": truth.acoustic_share,
-                "acoustic_weights": truth.acoustic_weights,
-                "deep_weights": truth.deep_weights,
-            },
-            {"description": "per-voxel inputs of simulate.planted_signal (voxel_truth.tsv rows)"},
+        save_loadings(
+            layout, truth, "per-voxel inputs of simulate.planted_signal (voxel_truth.tsv rows)"
         )
-        description = simulate._truth_description(truth, features, parameters, n_scans)
         for roi, entry in description["rois"].items():
             entry["n_voxels"] = entry.pop("n_vertices")
             entry["n_dominated_vertices"] = int((self.vertex_shares[roi] > DOMINANT_SHARE).sum())

@@ -42,7 +42,8 @@ import pandas as pd
 from nilearn import masking
 from nilearn.surface import InMemoryMesh, vol_to_surf
 
-from audiobrain import confounds, surface
+from audiobrain import surface
+from audiobrain.brainscores import confounds
 from audiobrain.io import InputError, load_image
 
 LINE_MM = 3.0  # section 2.2: voxels along a 3 mm line orthogonal to the mid-thickness
@@ -347,8 +348,8 @@ def clean_volume(
     bold: nib.Nifti1Image, mask: nib.Nifti1Image, regressors: np.ndarray | pd.DataFrame
 ) -> nib.Nifti1Image:
     """Every voxel of the mask cleaned as section 2.2 says (nilearn's ``clean_img`` with the
-    confounds and its defaults: :func:`audiobrain.confounds.regress_out_confounds`), zero
-    outside it; float32."""
+    confounds and its defaults: :func:`audiobrain.brainscores.confounds.regress_out_confounds`),
+    zero outside it; float32."""
     series = masking.apply_mask(bold, mask)
     regressors = np.asarray(regressors, dtype=np.float64)
     if regressors.shape[0] != series.shape[0]:

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-# The paper's numbers live in audiobrain.architecture, importable without torch; the names only
-# other modules use are re-exported here too ("X as X").
-from audiobrain.architecture import (
+# The paper's numbers live in audiobrain.brainscores.architecture, importable without torch; the
+# names only other modules use are re-exported here too ("X as X").
+from audiobrain.brainscores.architecture import (
     BATCH_NORM_EPS,
     BATCH_NORM_MOMENTUM,
     CONV_CHANNELS,
@@ -35,10 +35,10 @@ from audiobrain.architecture import (
     N_FREQ,
     VOCABULARY_SIZES,
 )
-from audiobrain.architecture import CTC_BLANK_INDEX as CTC_BLANK_INDEX
-from audiobrain.architecture import INPUT_FRAME_RATE_HZ as INPUT_FRAME_RATE_HZ
-from audiobrain.architecture import LAYER_NAMES as LAYER_NAMES
-from audiobrain.architecture import OUTPUT_FRAME_RATE_HZ as OUTPUT_FRAME_RATE_HZ
+from audiobrain.brainscores.architecture import CTC_BLANK_INDEX as CTC_BLANK_INDEX
+from audiobrain.brainscores.architecture import INPUT_FRAME_RATE_HZ as INPUT_FRAME_RATE_HZ
+from audiobrain.brainscores.architecture import LAYER_NAMES as LAYER_NAMES
+from audiobrain.brainscores.architecture import OUTPUT_FRAME_RATE_HZ as OUTPUT_FRAME_RATE_HZ
 
 
 class NetworkOutput(NamedTuple):

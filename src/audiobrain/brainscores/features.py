@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from audiobrain.architecture import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ
 from audiobrain.audio import MEL_HOP_S, SAMPLE_RATE_HZ, log_spectrogram, mel_filterbank
+from audiobrain.brainscores.architecture import LAYER_NAMES, OUTPUT_FRAME_RATE_HZ
 from audiobrain.io import InputError, load_json, load_npz, save_arrays, sidecar_path
 
 # torch (activations) and nilearn (the HRF) load in the functions that use them, so that a job
@@ -26,7 +26,7 @@ from audiobrain.io import InputError, load_json, load_npz, save_arrays, sidecar_
 if TYPE_CHECKING:
     import torch
 
-    from audiobrain.networks import DeepSpeech2
+    from audiobrain.brainscores.networks import DeepSpeech2
 
 logger = logging.getLogger(__name__)
 

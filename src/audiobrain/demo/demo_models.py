@@ -2,7 +2,7 @@
 
 No pretrained CLAP, AudioMAE, PANNs or VGGish weights can be fetched offline, so the reconstruction
 demo builds seeded models of the same classes, trains them on its own training clips
-(:mod:`audiobrain.recon.demo_training`) and writes them to disk; every downstream rule loads them
+(:mod:`audiobrain.demo.demo_training`) and writes them to disk; every downstream rule loads them
 through the same code path as the real checkpoints (a folder for CLAP, the official AudioMAE
 checkpoint layout, the released PANNs and VGGish state dicts). The demo's metrics are distances
 in these small trained spaces: meaningful for the demo's clips, not comparable with the paper's
@@ -28,8 +28,8 @@ from transformers import (
     RobertaTokenizer,
 )
 
+from audiobrain.demo import demo_training
 from audiobrain.io import save_torch
-from audiobrain.recon import demo_training
 from audiobrain.recon.audiomae import AudioMAE, AudioMAEConfig, to_official_state_dict
 from audiobrain.recon.clap import CLAP_SAMPLE_RATE_HZ
 from audiobrain.recon.metrics import panns_cnn14, vggish_model

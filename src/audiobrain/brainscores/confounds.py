@@ -22,7 +22,7 @@ import pandas as pd
 from nilearn import signal
 from nilearn.interfaces.fmriprep import load_confounds
 
-from audiobrain.fmriprep import confounds_files_for
+from audiobrain.brainscores.fmriprep import confounds_files_for
 from audiobrain.io import (
     InputError,
     gifti_repetition_time,
@@ -170,8 +170,8 @@ def clean_bold(
     confounds : (n_scans, n_confounds), removed over the whole run by
         :func:`regress_out_confounds` (nilearn's ``clean_img`` with its default parameters).
     blocks : (n_scans,) the analysed block of each scan, 0 for scans no block keeps
-        (:func:`audiobrain.events.analysed_scans`). Only the kept scans are returned, each
-        contiguous block linearly detrended on its own (section 2.2), so cross-validation
+        (:func:`audiobrain.brainscores.events.analysed_scans`). Only the kept scans are returned,
+        each contiguous block linearly detrended on its own (section 2.2), so cross-validation
         across blocks leaks no trend.
     standardize : z-score every vertex over the kept scans (sample std); constant ones become 0.
 

@@ -10,17 +10,16 @@ score needs, and the demo runs 100 brain-score jobs.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from audiobrain import events
-from audiobrain.architecture import OUTPUT_FRAME_RATE_HZ, VOCABULARY_SIZES
+from audiobrain.brainscores import events
+from audiobrain.brainscores.architecture import OUTPUT_FRAME_RATE_HZ, VOCABULARY_SIZES
 from audiobrain.io import (
     InputError,
     load_npz,
@@ -35,41 +34,6 @@ from audiobrain.io import (
 
 log = logging.getLogger("audiobrain")
 PathLike = str | os.PathLike
-
-
-@contextlib.contextmanager
-def logging_to(path: PathLike) -> Iterator[None]:
-    """Send the library's log, and the traceback of any failure, to a rule's log file."""
-    handler = logging.FileHandler(path, mode="w")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        yield
-    except Exception:
-        log.exception("failed")
-        raise
-    finally:
-        root.removeHandler(handler)
-        handler.close()
-
-
-# --- the demo dataset ---------------------------------------------------------------------------
-
-
-def generate_demo(root: PathLike, *, subjects: Sequence[str], **settings) -> None:
-    """The embedded demo under ``root``; subjects must be labelled as the simulator labels them."""
-    from audiobrain import simulate
-
-    expected = simulate.subject_labels(len(subjects))
-    if list(subjects) != expected:
-        raise InputError(
-            f"config dataset.subjects: the demo labels its {len(subjects)} subjects {expected}, "
-            f"found {list(subjects)}"
-        )
-    summary = simulate.simulate_demo(root, n_subjects=len(subjects), **settings)
-    log.info("demo written under %s: %s scans per subject", root, summary["n_scans"])
 
 
 # --- events and preprocessing --------------------------------------------------------------------
@@ -177,11 +141,13 @@ def clean_subject_bold(
 ) -> None:
     """Surface BOLD of both hemispheres -> decimated, cleaned z-scores of the analysed scans.
 
-    ``start_time_s`` (None: the BOLD's sidecar, :func:`audiobrain.confounds.bold_start_time`)
-    places the samples in time; ``block_tail_s`` and ``block_carryover_s`` bound the scans a
-    block keeps (:func:`audiobrain.events.analysed_scans`).
+    ``start_time_s`` (None: the BOLD's sidecar,
+    :func:`audiobrain.brainscores.confounds.bold_start_time`) places the samples in time;
+    ``block_tail_s`` and ``block_carryover_s`` bound the scans a block keeps
+    (:func:`audiobrain.brainscores.events.analysed_scans`).
     """
-    from audiobrain import confounds, surface
+    from audiobrain import surface
+    from audiobrain.brainscores import confounds
 
     hemispheres = []
     for path in bold_paths:
@@ -220,7 +186,7 @@ def scan_times_s(
     bold_path: PathLike, n_scans: int, tr_s: float, start_time_s: float | None
 ) -> np.ndarray:
     """The time (s from the first volume's onset) that each BOLD sample represents."""
-    from audiobrain import confounds
+    from audiobrain.brainscores import confounds
 
     start = confounds.bold_start_time(bold_path, start_time_s)
     log.info("%s: samples at %g s + k x %g s", bold_path, start, tr_s)
@@ -252,18 +218,20 @@ def clean_subject_volume(
 
     Section 2.2 in order: every brain-mask voxel of fMRIPrep's ``desc-preproc_bold`` is cleaned
     with the 18 confounds (nilearn's ``clean_img`` defaults); the result is projected onto
-    fsaverage5 along a ``line_mm`` line around the mid-thickness (:mod:`audiobrain.projection`;
-    the subject's FreeSurfer surfaces for ``T1w`` BOLD, the template's for MNI), decimated, then
-    the analysed scans are kept, every block detrended and every vertex z-scored by
-    :func:`audiobrain.confounds.clean_bold`, whose confound cleaning repeats the volume's and so
-    changes nothing but the scale (projection is linear), and keeps one code path for both
-    sources. ``start_time_s`` and the block bounds as in :func:`clean_subject_bold`. Vertices
-    with no sample in the brain mask (outside the field of view) are constant zeros, so they
-    score 0; ``sampled`` lists which are not.
-    ``line_mm`` and ``n_samples`` default (None) to :data:`audiobrain.projection.LINE_MM` and
-    :data:`audiobrain.projection.LINE_SAMPLES`.
+    fsaverage5 along a ``line_mm`` line around the mid-thickness
+    (:mod:`audiobrain.brainscores.projection`; the subject's FreeSurfer surfaces for ``T1w`` BOLD,
+    the template's for MNI), decimated, then the analysed scans are kept, every block detrended and
+    every vertex z-scored by :func:`audiobrain.brainscores.confounds.clean_bold`, whose confound
+    cleaning repeats the volume's and so changes nothing but the scale (projection is linear), and
+    keeps one code path for both sources. ``start_time_s`` and the block bounds as in
+    :func:`clean_subject_bold`. Vertices with no sample in the brain mask (outside the field of
+    view) are constant zeros, so they score 0; ``sampled`` lists which are not.
+    ``line_mm`` and ``n_samples`` default (None) to
+    :data:`audiobrain.brainscores.projection.LINE_MM` and
+    :data:`audiobrain.brainscores.projection.LINE_SAMPLES`.
     """
-    from audiobrain import confounds, projection, surface
+    from audiobrain import surface
+    from audiobrain.brainscores import confounds, projection
 
     line_mm = projection.LINE_MM if line_mm is None else line_mm
     n_samples = projection.LINE_SAMPLES if n_samples is None else n_samples
@@ -336,7 +304,8 @@ def compute_stimulus_features(
     trial_type: str,
 ) -> None:
     """Spectrogram (the networks' input) and mel filterbank (L0) of every stimulus in the pool."""
-    from audiobrain import audio, features
+    from audiobrain import audio
+    from audiobrain.brainscores import features
 
     pool = stimulus_pool(events_paths, trial_type)
     stim_ids = [Path(f).stem for f in pool]
@@ -373,7 +342,7 @@ def load_network(
     task's output size) stops with both shapes named, rather than loading partially.
     """
 
-    from audiobrain import networks
+    from audiobrain.brainscores import networks
 
     n_outputs = untrained_outputs if network == "untrained" else networks.ctc_output_size(network)
     model = networks.build_untrained(seed, n_outputs, tuple(conv_channels), gru_hidden)
@@ -413,7 +382,7 @@ def compute_activations(
     """
     import torch
 
-    from audiobrain import features, networks
+    from audiobrain.brainscores import features, networks
 
     torch.set_num_threads(threads)
     model = load_network(network, seed, checkpoint=checkpoint, **architecture)
@@ -444,7 +413,7 @@ def subject_design(
     The regressors are computed over the whole run, at the times its samples represent (the
     slice-timing reference stored with the cleaned BOLD), then taken at the kept scans.
     """
-    from audiobrain import features
+    from audiobrain.brainscores import features
 
     cleaned = load_npz(bold_path)
     n_scans, start_s = int(cleaned["n_run_scans"]), float(cleaned["start_time_s"])
@@ -623,12 +592,14 @@ def roi_summary_table(
 ) -> None:
     """``results/stats/roi_summary.tsv``: every network's contrasts averaged within each ROI.
 
-    ROIs come from config ``rois`` (:mod:`audiobrain.atlas`): ``annotation`` is the default
-    atlas (nilearn's Desikan-Killiany when None), ``atlases`` the named ones, ``rois`` the
+    ROIs come from config ``rois`` (:mod:`audiobrain.brainscores.atlas`): ``annotation`` is the
+    default atlas (nilearn's Desikan-Killiany when None), ``atlases`` the named ones, ``rois`` the
     definitions; ``line_mm`` and ``n_samples`` sample volumetric label images as the BOLD is
-    (None: :data:`audiobrain.projection.LINE_MM` and :data:`audiobrain.projection.LINE_SAMPLES`).
+    (None: :data:`audiobrain.brainscores.projection.LINE_MM` and
+    :data:`audiobrain.brainscores.projection.LINE_SAMPLES`).
     """
-    from audiobrain import atlas, projection, stats
+    from audiobrain import stats
+    from audiobrain.brainscores import atlas, projection
 
     line_mm = projection.LINE_MM if line_mm is None else line_mm
     n_samples = projection.LINE_SAMPLES if n_samples is None else n_samples
@@ -657,7 +628,8 @@ def network_figures(
     profile_output: PathLike,
 ) -> None:
     """Figure 2 analogues for one network type: level maps, gain maps, ROI bars, level profile."""
-    from audiobrain import plots, stats
+    from audiobrain import stats
+    from audiobrain.brainscores import plots
 
     group = load_npz(group_path)
     contrasts = [str(c) for c in group["contrasts"]]
@@ -674,16 +646,9 @@ def network_figures(
 # --- network training and comparisons (section 2.4, Figure 3) ----------------------------------
 
 
-def make_demo_corpus(folder: PathLike, *, task: str, n_clips: int, seed: int, max_words: int):
-    """A small corpus for ``task`` synthesised offline (see :mod:`audiobrain.corpora`)."""
-    from audiobrain import corpora
-
-    corpora.generate_demo_corpus(task, folder, n_clips=n_clips, seed=seed, max_words=max_words)
-
-
 def prepare_training_corpus(root: PathLike, output: PathLike, *, task: str, **settings) -> None:
     """The manifest of one task's corpus; ``settings`` go to :func:`corpora.prepare_corpus`."""
-    from audiobrain import corpora
+    from audiobrain.brainscores import corpora
 
     corpora.prepare_corpus(task, root=root, output=output, **settings)
 
@@ -720,7 +685,7 @@ def train_network(
     """
     import torch
 
-    from audiobrain import networks, training
+    from audiobrain.brainscores import networks, training
     from audiobrain.devices import resolve_device
 
     torch.set_num_threads(threads)
@@ -756,7 +721,7 @@ def evaluate_network(
     """Test-split error of a trained network: WER and CER (speech), class error (scenes)."""
     import torch
 
-    from audiobrain import training
+    from audiobrain.brainscores import training
 
     torch.set_num_threads(threads)
     model = load_network(
@@ -787,15 +752,16 @@ def learning_curves_figure(
     metrics_paths: Sequence[PathLike], labels: Sequence[str], output: PathLike
 ) -> None:
     """Training loss and validation metric of every network, one panel per network type."""
-    from audiobrain import plots
+    from audiobrain.brainscores import plots
 
     curves = {label: read_tsv(path) for label, path in zip(labels, metrics_paths, strict=True)}
     plots.learning_curves(curves, output)
 
 
 def roi_masks_for(vertices: np.ndarray, **roi_settings) -> dict[str, np.ndarray]:
-    """The configured ROIs on ``vertices`` (config ``rois``; see :mod:`audiobrain.atlas`)."""
-    from audiobrain import atlas, projection
+    """The configured ROIs on ``vertices`` (config ``rois``; see
+    :mod:`audiobrain.brainscores.atlas`)."""
+    from audiobrain.brainscores import atlas, projection
 
     definitions = atlas.roi_definitions(roi_settings["rois"])
     loaded = atlas.load_atlases(
@@ -825,7 +791,7 @@ def network_comparisons(
     ``score_paths`` maps each network type to its brain-score files (subjects outer, seeds
     inner). Writes the comparison table and the voxelwise training-effect maps (Fig. 3A).
     """
-    from audiobrain import comparisons
+    from audiobrain.brainscores import comparisons
 
     scores = {
         network: seed_averaged_scores(paths, n_subjects, n_seeds)
@@ -865,7 +831,7 @@ def network_comparison_figures(
     rois_output: PathLike,
 ) -> None:
     """Figure 3 analogues: training-effect maps, per-layer gains, gains by type, ROI contrasts."""
-    from audiobrain import plots
+    from audiobrain.brainscores import plots
 
     table = read_tsv(table_path)
     maps = load_npz(maps_path)
@@ -883,8 +849,9 @@ def interactive_brain_maps(
     """One interactive page of every significant-contrast map: the brain scores and gains of each
     network type (Figure 2) and each trained type over untrained (Figure 3A); FDR-significant
     vertices only."""
-    from audiobrain import plots, stats
-    from audiobrain.surface_views import SurfaceMap, write_bundle
+    from audiobrain import stats
+    from audiobrain.brainscores import plots
+    from audiobrain.brainscores.surface_views import SurfaceMap, write_bundle
 
     selected = (*stats.LEVEL_CONTRASTS, *stats.GAIN_CONTRASTS)
     sources = [(f"{network}: ", load_npz(path), selected) for network, path in group_paths.items()]

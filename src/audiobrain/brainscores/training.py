@@ -11,18 +11,12 @@ with an error, so that the workflow's retry resumes it there.
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import hashlib
-import json
 import logging
 import math
 import os
-import signal
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import jiwer
 import librosa
@@ -31,9 +25,19 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from audiobrain import audio, text
-from audiobrain.io import InputError, load_json, load_torch, read_tsv, save_torch
-from audiobrain.networks import CTC_BLANK_INDEX, DeepSpeech2
+from audiobrain import audio
+from audiobrain.brainscores import text
+from audiobrain.brainscores.networks import CTC_BLANK_INDEX, DeepSpeech2
+from audiobrain.checkpoints import (
+    PROGRESS_INTERVAL_S,
+    batch_indices,
+    fingerprint_of,
+    load_checkpoint,
+    save_checkpoint,
+    sigterm_requested,
+    stop_after_sigterm,
+)
+from audiobrain.io import InputError, load_json, read_tsv
 
 log = logging.getLogger(__name__)
 PathLike = str | os.PathLike
@@ -42,7 +46,6 @@ SPEECH_TASKS = ("dutch", "english", "bengali")
 SCENE_TASK = "scenes"
 MANIFEST_COLUMNS = ("path", "start_s", "duration_s", "transcript", "split")
 METRICS_COLUMNS = ("step", "loss", "validation_metric", "learning_rate")
-PROGRESS_INTERVAL_S = 30.0  # progress-bar refresh: readable in job logs, not one line per step
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ class Corpus:
 
 
 def read_corpus(manifest: PathLike, task: str, max_duration_s: float | None = None) -> Corpus:
-    """Clips of a manifest TSV (see :mod:`audiobrain.corpora`) encoded for ``task``'s CTC output.
+    """Clips of a manifest TSV (see :mod:`audiobrain.brainscores.corpora`) encoded for ``task``'s
+    CTC output.
 
     Targets are checked here, before any training: an empty transcript, a symbol outside the
     task's alphabet, or a clip longer than ``max_duration_s`` stops with the manifest row named.
@@ -164,23 +168,6 @@ def augment(
     noise_amplitude = 10.0 ** (rng.uniform(low, high) / 20.0)
     noise = rng.standard_normal(waveform.shape[0]).astype(np.float32)
     return (waveform + noise_amplitude * noise).astype(np.float32)
-
-
-def batch_indices(step: int, n_clips: int, batch_size: int, seed: int) -> np.ndarray:
-    """The training clips of ``step`` (0-based): a fresh seeded permutation for every epoch.
-
-    Computed from ``(seed, step)`` alone, so a resumed run draws the batches an uninterrupted one
-    would have drawn.
-    """
-    positions = np.arange(step * batch_size, (step + 1) * batch_size)
-    epochs, offsets = np.divmod(positions, n_clips)
-    permutations = {
-        int(epoch): np.random.default_rng([seed, int(epoch)]).permutation(n_clips)
-        for epoch in np.unique(epochs)
-    }
-    return np.array(
-        [permutations[int(e)][o] for e, o in zip(epochs, offsets, strict=True)], dtype=np.int64
-    )
 
 
 def padded_spectrograms(waveforms: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -287,17 +274,6 @@ class TrainingState:
     rows: list[dict] = field(default_factory=list)
 
 
-def fingerprint_of(payload: Mapping, model) -> str:
-    """SHA-256 of a run's description (JSON) and its parameter shapes.
-
-    Any trainer names its run with this, so a checkpoint left by another run (other data,
-    settings, seed or architecture) is never resumed.
-    """
-    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-    text = json.dumps({**payload, "shapes": shapes}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def run_fingerprint(corpus: Corpus, settings: TrainingSettings, seed: int, model) -> str:
     """Identifies a training run; a checkpoint of another run is never resumed."""
     payload = {
@@ -307,41 +283,6 @@ def run_fingerprint(corpus: Corpus, settings: TrainingSettings, seed: int, model
         "seed": seed,
     }
     return fingerprint_of(payload, model)
-
-
-def save_checkpoint(path: PathLike, model, optimiser, state, fingerprint: str):
-    """Atomically: a kill during the write leaves the previous checkpoint intact."""
-    save_torch(
-        path,
-        {
-            "fingerprint": fingerprint,
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "state": asdict(state),
-        },
-    )
-
-
-def load_checkpoint(path: PathLike, model, optimiser, fingerprint: str, state_type=None):
-    """The saved state if ``path`` holds a checkpoint of this very run, else ``None``.
-
-    ``state_type`` is the dataclass that :func:`save_checkpoint` was given (default
-    :class:`TrainingState`); model and optimiser are restored in place.
-    """
-    path = Path(path)
-    if not path.exists():
-        return None
-    try:
-        saved = load_torch(path, "a training checkpoint")
-    except InputError as error:  # its own job's file, written atomically: start afresh
-        log.warning("%s; ignored, training from step 0", error)
-        return None
-    if saved.get("fingerprint") != fingerprint:
-        log.warning("%s: checkpoint of another run (data, settings or seed) ignored", path)
-        return None
-    model.load_state_dict(saved["model"])
-    optimiser.load_state_dict(saved["optimiser"])
-    return (state_type or TrainingState)(**saved["state"])
 
 
 def _device_for(model) -> torch.device:
@@ -383,34 +324,6 @@ def _ctc_loss(model, batch, settings: TrainingSettings) -> torch.Tensor:
     return loss / inputs.shape[0]
 
 
-class TrainingStopped(RuntimeError):
-    """The job was told to stop (SIGTERM); its checkpoint holds the last finished step."""
-
-
-@contextlib.contextmanager
-def sigterm_requested() -> Iterator[threading.Event]:
-    """An event that SIGTERM sets, instead of killing the process mid-step (main thread only:
-    elsewhere Python cannot take signals, and the event is never set)."""
-    requested = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield requested
-        return
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: requested.set())
-    try:
-        yield requested
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def stop_after_sigterm(checkpoint, model, optimiser, state, fingerprint: str, where: str):
-    """Checkpoint the last finished step (when the run keeps checkpoints) and stop the job."""
-    saved = "no checkpoint kept"
-    if checkpoint is not None:
-        save_checkpoint(checkpoint, model, optimiser, state, fingerprint)
-        saved = f"checkpoint written to {checkpoint}; the next attempt resumes from it"
-    raise TrainingStopped(f"{where}: SIGTERM (a time limit?) at step {state.step}: {saved}")
-
-
 def train(
     model: DeepSpeech2,
     corpus: Corpus,
@@ -423,15 +336,18 @@ def train(
 ) -> TrainingState:
     """Train ``model`` in place from its initial weights; returns the final state.
 
-    ``model`` must hold the seed's initial weights (:func:`audiobrain.networks.build_untrained`).
-    A checkpoint of the same run at ``checkpoint`` is resumed. ``on_step`` is called after each
-    step (tests use it to interrupt a run).
+    ``model`` must hold the seed's initial weights
+    (:func:`audiobrain.brainscores.networks.build_untrained`). A checkpoint of the same run at
+    ``checkpoint`` is resumed. ``on_step`` is called after each step (tests use it to interrupt a
+    run).
     """
     optimiser = torch.optim.SGD(
         model.parameters(), lr=settings.learning_rate, momentum=settings.momentum
     )
     fingerprint = run_fingerprint(corpus, settings, seed, model)
-    state = load_checkpoint(checkpoint, model, optimiser, fingerprint) or TrainingState()
+    state = (
+        load_checkpoint(checkpoint, model, optimiser, fingerprint, TrainingState) or TrainingState()
+    )
     if state.step:
         log.info("resuming from %s at step %d", checkpoint, state.step)
     metric_name = validation_metric(corpus.task)

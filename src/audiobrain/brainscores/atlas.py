@@ -35,7 +35,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from audiobrain import projection, surface
+from audiobrain import surface
+from audiobrain.brainscores import projection
 from audiobrain.io import InputError, load_image, read_tsv
 
 logger = logging.getLogger(__name__)
@@ -297,3 +298,16 @@ def roi_masks(
             )
         masks[roi] = both[np.asarray(vertices)]
     return masks
+
+
+def annotation_roi_masks(
+    annotation: str | os.PathLike,
+    vertices: np.ndarray,
+    rois: Mapping[str, Sequence[str]] = surface.DEFAULT_ROIS,
+) -> dict[str, np.ndarray]:
+    """Masks over ``vertices`` of ROIs given as label names of one left-hemisphere annotation,
+    mirrored onto the right (the default atlas of :func:`load_atlases`)."""
+    definitions = roi_definitions(rois)
+    return roi_masks(
+        {DEFAULT_ATLAS: mirrored_atlas(DEFAULT_ATLAS, annotation)}, definitions, vertices
+    )

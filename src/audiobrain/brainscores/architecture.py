@@ -1,8 +1,8 @@
 """The numbers that define the DeepSpeech2-style network (sections 2.3 to 2.5), without torch.
 
-:mod:`audiobrain.networks` builds the network from these; modules that only need its layer
-names, frame rate or output sizes (feature files, HRF regressors, brain scores, corpora) import
-them from here, so that they do not load torch.
+:mod:`audiobrain.brainscores.networks` builds the network from these; modules that only need its
+layer names, frame rate or output sizes (feature files, HRF regressors, brain scores, corpora)
+import them from here, so that they do not load torch.
 """
 
 from __future__ import annotations
