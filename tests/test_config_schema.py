@@ -162,6 +162,13 @@ def test_a_cross_field_mistake_is_a_schema_error_at_its_key(config, path, explan
     assert explanation in best.schema.get("description", ""), message
 
 
+def test_the_default_demo_corpora_stay_valid_beside_a_labs_data_that_trains_no_network():
+    lab = {"dataset": {"source": "bids"}, "networks": {"types": ["untrained"]}}
+    validate(merged(DEMO, lab))  # config.yaml's demo corpora are merged in, and nothing reads them
+    with pytest.raises(jsonschema.ValidationError, match="'demo' should not be valid"):
+        validate(merged(DEMO, merged(lab, {"networks": {"types": ["untrained", "dutch"]}})))
+
+
 @pytest.mark.parametrize(
     ("path", "settings"),
     [
